@@ -41,7 +41,10 @@ impl std::fmt::Display for DecodeError {
 pub(crate) type Decoded<T> = Result<T, DecodeError>;
 
 fn fail<T>(what: &str, term: Term) -> Decoded<T> {
-    Err(DecodeError(format!("{what}: unexpected {:?}", term.get_type())))
+    Err(DecodeError(format!(
+        "{what}: unexpected {:?}",
+        term.get_type()
+    )))
 }
 
 fn is_undefined(term: Term) -> bool {
@@ -82,12 +85,22 @@ fn ip(term: Term) -> Option<IpAddr> {
     let parts = get_tuple(term).ok()?;
     match parts.len() {
         4 => {
-            let o: Vec<u8> = parts.iter().map(|p| p.decode::<u8>()).collect::<Result<_, _>>().ok()?;
+            let o: Vec<u8> = parts
+                .iter()
+                .map(|p| p.decode::<u8>())
+                .collect::<Result<_, _>>()
+                .ok()?;
             Some(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])))
         }
         8 => {
-            let s: Vec<u16> = parts.iter().map(|p| p.decode::<u16>()).collect::<Result<_, _>>().ok()?;
-            Some(IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])))
+            let s: Vec<u16> = parts
+                .iter()
+                .map(|p| p.decode::<u16>())
+                .collect::<Result<_, _>>()
+                .ok()?;
+            Some(IpAddr::V6(Ipv6Addr::new(
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+            )))
         }
         _ => None,
     }
@@ -241,7 +254,10 @@ fn property_value(term: Term<'_>) -> PropertyValue<'_> {
 /// The fields of a `#message{}` record, tag first; `Err` for anything else.
 pub(crate) fn message_fields(term: Term<'_>) -> Decoded<Vec<Term<'_>>> {
     match get_tuple(term) {
-        Ok(fields) if fields.len() == 9 && Atom::from_term(fields[0]).is_ok_and(|t| t == atoms::message()) => {
+        Ok(fields)
+            if fields.len() == 9
+                && Atom::from_term(fields[0]).is_ok_and(|t| t == atoms::message()) =>
+        {
             Ok(fields)
         }
         _ => fail("Message (a #message{} record)", term),

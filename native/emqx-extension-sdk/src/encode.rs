@@ -57,9 +57,7 @@ pub(crate) fn check_acl(env: Env<'_>, decision: AclDecision) -> Term<'_> {
 pub(crate) fn connect(env: Env<'_>, decision: ConnectDecision) -> Term<'_> {
     match decision {
         ConnectDecision::Accept => unchanged(env),
-        ConnectDecision::Refuse(code) => {
-            stop_with(env, (atoms::error(), code.0).encode(env))
-        }
+        ConnectDecision::Refuse(code) => stop_with(env, (atoms::error(), code.0).encode(env)),
     }
 }
 
@@ -118,7 +116,11 @@ pub(crate) fn publish<'a>(
     })
 }
 
-pub(crate) fn delivered<'a>(env: Env<'a>, fields: &[Term<'a>], decision: &DeliveredDecision) -> Term<'a> {
+pub(crate) fn delivered<'a>(
+    env: Env<'a>,
+    fields: &[Term<'a>],
+    decision: &DeliveredDecision,
+) -> Term<'a> {
     match decision {
         DeliveredDecision::Continue => unchanged(env),
         DeliveredDecision::Rewrite(r) => ok_with(env, rewrite_message(env, fields, r)),

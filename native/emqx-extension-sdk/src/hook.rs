@@ -93,7 +93,10 @@ impl Hook {
     pub const fn carries_message(self) -> bool {
         matches!(
             self,
-            Hook::MessagePublish | Hook::MessageDelivered | Hook::MessageAcked | Hook::MessageDropped
+            Hook::MessagePublish
+                | Hook::MessageDelivered
+                | Hook::MessageAcked
+                | Hook::MessageDropped
         )
     }
 }

@@ -201,7 +201,12 @@ pub trait Handler: Send + Sync + 'static {
     fn implemented_hooks(&self) -> HookSet;
 
     /// `client.connect`: a client sent CONNECT; may refuse it with a reason code.
-    fn on_client_connect(&self, conn: &ConnInfo, props: &Properties, ctx: &Context) -> ConnectDecision {
+    fn on_client_connect(
+        &self,
+        conn: &ConnInfo,
+        props: &Properties,
+        ctx: &Context,
+    ) -> ConnectDecision {
         ConnectDecision::Accept
     }
 
@@ -212,11 +217,23 @@ pub trait Handler: Send + Sync + 'static {
     fn on_client_connected(&self, client: &ClientInfo, conn: &ConnInfo, ctx: &Context) {}
 
     /// `client.disconnected`: the connection closed for `reason`.
-    fn on_client_disconnected(&self, client: &ClientInfo, reason: &Reason, conn: &ConnInfo, ctx: &Context) {}
+    fn on_client_disconnected(
+        &self,
+        client: &ClientInfo,
+        reason: &Reason,
+        conn: &ConnInfo,
+        ctx: &Context,
+    ) {
+    }
 
     /// `client.authenticate`: decide the login. `so_far` is the broker's
     /// decision until now; [`AuthDecision::Ignore`] leaves it standing.
-    fn on_client_authenticate(&self, client: &ClientInfo, so_far: AuthResult, ctx: &Context) -> AuthDecision {
+    fn on_client_authenticate(
+        &self,
+        client: &ClientInfo,
+        so_far: AuthResult,
+        ctx: &Context,
+    ) -> AuthDecision {
         AuthDecision::Ignore
     }
 
@@ -247,16 +264,37 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// `client.unsubscribe`: called once for each filter of an UNSUBSCRIBE.
-    fn on_client_unsubscribe(&self, client: &ClientInfo, props: &Properties, filter: &str, ctx: &Context) {}
+    fn on_client_unsubscribe(
+        &self,
+        client: &ClientInfo,
+        props: &Properties,
+        filter: &str,
+        ctx: &Context,
+    ) {
+    }
 
     /// `session.created`.
     fn on_session_created(&self, client: &ClientInfo, session: &SessionInfo, ctx: &Context) {}
 
     /// `session.subscribed`: a subscription was added to the session.
-    fn on_session_subscribed(&self, client: &ClientInfo, filter: &str, opts: &SubOpts, ctx: &Context) {}
+    fn on_session_subscribed(
+        &self,
+        client: &ClientInfo,
+        filter: &str,
+        opts: &SubOpts,
+        ctx: &Context,
+    ) {
+    }
 
     /// `session.unsubscribed`: a subscription was removed from the session.
-    fn on_session_unsubscribed(&self, client: &ClientInfo, filter: &str, opts: &SubOpts, ctx: &Context) {}
+    fn on_session_unsubscribed(
+        &self,
+        client: &ClientInfo,
+        filter: &str,
+        opts: &SubOpts,
+        ctx: &Context,
+    ) {
+    }
 
     /// `session.resumed`: a persistent session was taken up by a new connection.
     fn on_session_resumed(&self, client: &ClientInfo, session: &SessionInfo, ctx: &Context) {}
@@ -268,7 +306,14 @@ pub trait Handler: Send + Sync + 'static {
     fn on_session_takeovered(&self, client: &ClientInfo, session: &SessionInfo, ctx: &Context) {}
 
     /// `session.terminated`: the session ended for `reason`.
-    fn on_session_terminated(&self, client: &ClientInfo, reason: &Reason, session: &SessionInfo, ctx: &Context) {}
+    fn on_session_terminated(
+        &self,
+        client: &ClientInfo,
+        reason: &Reason,
+        session: &SessionInfo,
+        ctx: &Context,
+    ) {
+    }
 
     /// `message.publish`: a message enters the broker; continue, rewrite or drop it.
     fn on_message_publish(&self, message: &Message, ctx: &Context) -> PublishDecision {
@@ -276,7 +321,12 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// `message.delivered`: a message goes to subscriber `client`; may rewrite it for them.
-    fn on_message_delivered(&self, client: &ClientInfo, message: &Message, ctx: &Context) -> DeliveredDecision {
+    fn on_message_delivered(
+        &self,
+        client: &ClientInfo,
+        message: &Message,
+        ctx: &Context,
+    ) -> DeliveredDecision {
         DeliveredDecision::Continue
     }
 
@@ -311,7 +361,8 @@ macro_rules! export_handler {
         pub extern "C" fn nif_init() -> *const $crate::runtime::ErlNifEntry {
             fn build(
                 config: &$crate::Config,
-            ) -> ::std::result::Result<::std::boxed::Box<dyn $crate::Handler>, $crate::InitError> {
+            ) -> ::std::result::Result<::std::boxed::Box<dyn $crate::Handler>, $crate::InitError>
+            {
                 let handler = <$handler as $crate::Handler>::init(config)?;
                 ::std::result::Result::Ok(::std::boxed::Box::new(handler))
             }

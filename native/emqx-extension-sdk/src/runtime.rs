@@ -126,7 +126,11 @@ fn nif_funcs() -> [ErlNifFunc; 6] {
     ]
 }
 
-unsafe extern "C" fn load(env: *mut ErlNifEnv, _priv: *mut *mut c_void, _info: ErlNifTerm) -> c_int {
+unsafe extern "C" fn load(
+    env: *mut ErlNifEnv,
+    _priv: *mut *mut c_void,
+    _info: ErlNifTerm,
+) -> c_int {
     let marker = ();
     // SAFETY: the VM calls `load` with a valid environment that lives for this call.
     let env = unsafe { Env::new_init_env(&marker, env) };
@@ -165,7 +169,11 @@ unsafe fn run_nif(
 
 macro_rules! raw {
     ($raw:ident => $body:ident) => {
-        unsafe extern "C" fn $raw(env: *mut ErlNifEnv, argc: c_int, argv: *const ErlNifTerm) -> ErlNifTerm {
+        unsafe extern "C" fn $raw(
+            env: *mut ErlNifEnv,
+            argc: c_int,
+            argv: *const ErlNifTerm,
+        ) -> ErlNifTerm {
             // SAFETY: called by the VM as a NIF, with its own arguments.
             unsafe { run_nif(env, argc, argv, $body) }
         }
@@ -238,8 +246,10 @@ fn driver_call<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     let outcome = if !driver.live.load(Ordering::Acquire) || !driver.hooks.contains(hook) {
         Err(CallError::NotLoaded)
     } else {
-        catch_unwind(AssertUnwindSafe(|| dispatch(env, &driver, hook, *hook_args, &ctx)))
-            .unwrap_or_else(|payload| Err(CallError::Panic(panic_message(&*payload))))
+        catch_unwind(AssertUnwindSafe(|| {
+            dispatch(env, &driver, hook, *hook_args, &ctx)
+        }))
+        .unwrap_or_else(|payload| Err(CallError::Panic(panic_message(&*payload))))
     };
     Ok(outcome.unwrap_or_else(|e| error_term(env, e)))
 }
@@ -253,11 +263,12 @@ fn dispatch<'a>(
     args: Term<'a>,
     ctx: &Context,
 ) -> Result<Term<'a>, CallError> {
-    let a = get_tuple(args).map_err(|_| CallError::BadArg("hook arguments must be a tuple".into()))?;
+    let a =
+        get_tuple(args).map_err(|_| CallError::BadArg("hook arguments must be a tuple".into()))?;
     let arg = |i: usize| -> Result<Term<'a>, CallError> {
-        a.get(i)
-            .copied()
-            .ok_or_else(|| CallError::BadArg(format!("{}: missing argument {}", hook.name(), i + 1)))
+        a.get(i).copied().ok_or_else(|| {
+            CallError::BadArg(format!("{}: missing argument {}", hook.name(), i + 1))
+        })
     };
     let h = &*driver.handler;
     let done = encode::unchanged(env);
@@ -275,7 +286,11 @@ fn dispatch<'a>(
             done
         }
         Hook::ClientConnected => {
-            h.on_client_connected(&decode::client_info(arg(0)?)?, &decode::conn_info(arg(1)?)?, ctx);
+            h.on_client_connected(
+                &decode::client_info(arg(0)?)?,
+                &decode::conn_info(arg(1)?)?,
+                ctx,
+            );
             done
         }
         Hook::ClientDisconnected => {
@@ -294,8 +309,12 @@ fn dispatch<'a>(
             let client = decode::client_info(arg(0)?)?;
             let pubsub = decode::pubsub(arg(1)?)?;
             let topic = decode::topic(arg(2)?)?;
-            let so_far = rustler::Atom::from_term(arg(3)?).is_ok_and(|a| a == decode::atoms::allow());
-            encode::check_acl(env, h.on_client_check_acl(&client, pubsub, &topic, so_far, ctx))
+            let so_far =
+                rustler::Atom::from_term(arg(3)?).is_ok_and(|a| a == decode::atoms::allow());
+            encode::check_acl(
+                env,
+                h.on_client_check_acl(&client, pubsub, &topic, so_far, ctx),
+            )
         }
         Hook::ClientSubscribe => {
             let client = decode::client_info(arg(0)?)?;
@@ -374,7 +393,11 @@ fn dispatch<'a>(
         Hook::MessageAcked => {
             let msg_term = arg(1)?;
             if driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
-                h.on_message_acked(&decode::client_info(arg(0)?)?, &decode::message(msg_term)?, ctx);
+                h.on_message_acked(
+                    &decode::client_info(arg(0)?)?,
+                    &decode::message(msg_term)?,
+                    ctx,
+                );
             }
             done
         }

@@ -4,7 +4,7 @@
 
 use emqx_extension_sdk::{
     export_handler, handler, AclDecision, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo,
-    Context, Handler, InitError, Message, Properties, PublishDecision, PubSub,
+    Context, Handler, InitError, Message, Properties, PubSub, PublishDecision,
 };
 
 /// The handler; it keeps no state.
@@ -30,10 +30,18 @@ impl Handler for CustomHook {
     }
 
     fn on_client_connected(&self, client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
-        eprintln!("[Rust SDK] [on_client_connected] {} connected", client.clientid);
+        eprintln!(
+            "[Rust SDK] [on_client_connected] {} connected",
+            client.clientid
+        );
     }
 
-    fn on_client_authenticate(&self, client: &ClientInfo, _so_far: AuthResult, _ctx: &Context) -> AuthDecision {
+    fn on_client_authenticate(
+        &self,
+        client: &ClientInfo,
+        _so_far: AuthResult,
+        _ctx: &Context,
+    ) -> AuthDecision {
         // When the clientid is not empty, authentication passes.
         if client.clientid.is_empty() {
             AuthDecision::Deny
@@ -96,17 +104,32 @@ mod tests {
 
     #[test]
     fn authenticate_allows_a_non_empty_clientid_only() {
-        let so_far = AuthResult { success: true, anonymous: true };
-        let named = ClientInfo { clientid: "c1".into(), ..Default::default() };
+        let so_far = AuthResult {
+            success: true,
+            anonymous: true,
+        };
+        let named = ClientInfo {
+            clientid: "c1".into(),
+            ..Default::default()
+        };
         let unnamed = ClientInfo::default();
-        assert_eq!(CustomHook.on_client_authenticate(&named, so_far, &ctx()), AuthDecision::Allow);
-        assert_eq!(CustomHook.on_client_authenticate(&unnamed, so_far, &ctx()), AuthDecision::Deny);
+        assert_eq!(
+            CustomHook.on_client_authenticate(&named, so_far, &ctx()),
+            AuthDecision::Allow
+        );
+        assert_eq!(
+            CustomHook.on_client_authenticate(&unnamed, so_far, &ctx()),
+            AuthDecision::Deny
+        );
     }
 
     #[test]
     fn acl_denies_an_empty_or_missing_username() {
         let check = |username: Option<&'static str>| {
-            let client = ClientInfo { username: username.map(Into::into), ..Default::default() };
+            let client = ClientInfo {
+                username: username.map(Into::into),
+                ..Default::default()
+            };
             CustomHook.on_client_check_acl(&client, PubSub::Publish, "t", true, &ctx())
         };
         assert_eq!(check(None), AclDecision::Deny);

@@ -3,9 +3,9 @@
 //! drops published messages, and rewrites what one subscriber receives.
 
 use emqx_extension_sdk::{
-    export_handler, handler, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo, ConnectDecision,
-    Context, DeliveredDecision, FilterDecision, Handler, Hook, HookSpec, InitError, Message,
-    MessageRewrite, Properties, PublishDecision, ReasonCode, SubOpts,
+    export_handler, handler, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo,
+    ConnectDecision, Context, DeliveredDecision, FilterDecision, Handler, Hook, HookSpec,
+    InitError, Message, MessageRewrite, Properties, PublishDecision, ReasonCode, SubOpts,
 };
 
 /// Usernames refused at CONNECT (and at login, should CONNECT let them by).
@@ -31,7 +31,12 @@ impl Handler for Gatekeeper {
     }
 
     /// Banned users are refused before authentication, with reason code 0x8A.
-    fn on_client_connect(&self, conn: &ConnInfo, _props: &Properties, _ctx: &Context) -> ConnectDecision {
+    fn on_client_connect(
+        &self,
+        conn: &ConnInfo,
+        _props: &Properties,
+        _ctx: &Context,
+    ) -> ConnectDecision {
         if banned(conn.username.as_deref()) {
             ConnectDecision::Refuse(ReasonCode::BANNED)
         } else {
@@ -39,7 +44,12 @@ impl Handler for Gatekeeper {
         }
     }
 
-    fn on_client_authenticate(&self, client: &ClientInfo, _so_far: AuthResult, _ctx: &Context) -> AuthDecision {
+    fn on_client_authenticate(
+        &self,
+        client: &ClientInfo,
+        _so_far: AuthResult,
+        _ctx: &Context,
+    ) -> AuthDecision {
         if banned(client.username.as_deref()) {
             AuthDecision::Deny
         } else {
@@ -72,13 +82,20 @@ impl Handler for Gatekeeper {
             return PublishDecision::Drop;
         }
         match message.topic.strip_prefix("legacy/") {
-            Some(rest) => PublishDecision::Rewrite(MessageRewrite::default().topic(format!("v2/{rest}")).qos(1)),
+            Some(rest) => PublishDecision::Rewrite(
+                MessageRewrite::default().topic(format!("v2/{rest}")).qos(1),
+            ),
             None => PublishDecision::Continue,
         }
     }
 
     /// Each subscriber of `p/#` receives the payload tagged with its clientid.
-    fn on_message_delivered(&self, client: &ClientInfo, message: &Message, _ctx: &Context) -> DeliveredDecision {
+    fn on_message_delivered(
+        &self,
+        client: &ClientInfo,
+        message: &Message,
+        _ctx: &Context,
+    ) -> DeliveredDecision {
         let mut payload = message.payload.to_vec();
         payload.extend_from_slice(format!(" (for {})", client.clientid).as_bytes());
         DeliveredDecision::Rewrite(MessageRewrite::default().payload(payload))
@@ -98,13 +115,25 @@ mod tests {
 
     #[test]
     fn subscriptions_are_denied_rewritten_or_kept() {
-        let good = ClientInfo { username: Some("good".into()), ..Default::default() };
+        let good = ClientInfo {
+            username: Some("good".into()),
+            ..Default::default()
+        };
         let anon = ClientInfo::default();
         let sub = |c: &ClientInfo, f: &str| {
-            Gatekeeper.on_client_subscribe(c, &Properties::default(), f, &SubOpts::default(), &ctx())
+            Gatekeeper.on_client_subscribe(
+                c,
+                &Properties::default(),
+                f,
+                &SubOpts::default(),
+                &ctx(),
+            )
         };
         assert_eq!(sub(&good, "#"), FilterDecision::Deny);
-        assert_eq!(sub(&good, "private/inbox"), FilterDecision::Rewrite("users/good/inbox".into()));
+        assert_eq!(
+            sub(&good, "private/inbox"),
+            FilterDecision::Rewrite("users/good/inbox".into())
+        );
         assert_eq!(sub(&anon, "private/inbox"), FilterDecision::Deny);
         assert_eq!(sub(&good, "p/#"), FilterDecision::Keep);
     }
@@ -112,7 +141,13 @@ mod tests {
     #[test]
     fn publishes_are_dropped_rewritten_or_continued() {
         let publish = |topic: &'static str| {
-            Gatekeeper.on_message_publish(&Message { topic: topic.into(), ..Default::default() }, &ctx())
+            Gatekeeper.on_message_publish(
+                &Message {
+                    topic: topic.into(),
+                    ..Default::default()
+                },
+                &ctx(),
+            )
         };
         assert_eq!(publish("blocked/x"), PublishDecision::Drop);
         assert_eq!(

@@ -1,0 +1,52 @@
+# Entry points; the README lists the two a newcomer needs (demo, test).
+SHELL := /bin/bash
+PRIV := erlang/priv
+EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
+PLUGIN_DIR := _build/plugin/emqx_extension_hook
+
+.PHONY: native compile test test-rust test-erlang lint demo plugin deps clean
+
+# Rust workspace in release mode; example libraries into priv/. A library
+# a running VM has mapped must not be written over: remove, then copy.
+native:
+	cargo build --release --workspace
+	mkdir -p $(PRIV)
+	for lib in $(EXAMPLES); do \
+	  rm -f $(PRIV)/lib$$lib.so; \
+	  cp target/release/lib$$lib.so $(PRIV)/lib$$lib.so; \
+	done
+
+compile:
+	rebar3 compile
+
+test: deps lint test-rust test-erlang
+
+test-rust:
+	cargo test --workspace
+
+test-erlang:
+	rebar3 do compile, xref, ct
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+demo: deps compile
+	@scripts/demo.sh
+
+# The directory that drops into an EMQX 4.4 release as etc/plugins/emqx_extension_hook/.
+plugin: compile
+	rm -rf $(PLUGIN_DIR)
+	mkdir -p $(PLUGIN_DIR)/ebin $(PLUGIN_DIR)/priv $(PLUGIN_DIR)/etc
+	cp _build/default/lib/emqx_extension_hook/ebin/*.beam _build/default/lib/emqx_extension_hook/ebin/emqx_extension_hook.app $(PLUGIN_DIR)/ebin/
+	cp erlang/priv/emqx_extension_hook.schema $(PLUGIN_DIR)/priv/
+	for lib in $(EXAMPLES); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
+	cp erlang/etc/emqx_extension_hook.conf $(PLUGIN_DIR)/etc/
+	@echo "plugin directory: $(PLUGIN_DIR)"
+
+# Installs what a fresh Debian 12 machine with Rust lacks.
+deps:
+	@scripts/install-deps.sh
+
+clean:
+	rm -rf _build target $(PRIV)/*.so

@@ -1,0 +1,11 @@
+%% What a registered broker callback carries as its extra argument: all a
+%% hook call needs, so the hot path reads no table and takes no lock.
+-record(exhook_driver, {
+    name :: binary(),
+    %% The module the driver's NIF library is bound to; it also holds the
+    %% broker callbacks of this driver (the broker keys callbacks by {M, F}).
+    module :: module(),
+    resource :: reference(),
+    call_timeout :: pos_integer(),
+    failed_action :: ignore | deny
+}).

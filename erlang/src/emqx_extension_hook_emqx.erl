@@ -1,0 +1,64 @@
+%% @doc Every call this plugin makes into EMQX, and nothing else.
+%%
+%% The plugin builds and runs without EMQX (tests use a stand-in for these
+%% few functions); `broker_running/0' tells which case this is.
+-module(emqx_extension_hook_emqx).
+
+-export([broker_running/0, hook/3, unhook/2,
+         register_cli/1, unregister_cli/0, print/2, usage/1]).
+
+-define(CLI, exhook).
+
+%% @doc True inside a running EMQX (its `emqx' module is loaded: EMQX runs
+%% in embedded mode, so it is loaded at boot or not at all).
+-spec broker_running() -> boolean().
+broker_running() ->
+    erlang:function_exported(emqx, hook, 3).
+
+%% @doc Registers `{M, F, ExtraArgs}' on hook point `Point' at `Priority'
+%% (higher runs first).
+-spec hook(atom(), {module(), atom(), list()}, integer()) -> ok | {error, term()}.
+hook(Point, MFA, Priority) ->
+    case broker_running() of
+        true -> emqx:hook(Point, MFA, Priority);
+        false -> {error, broker_not_running}
+    end.
+
+%% @doc Removes the callback `{M, F}' from `Point'.
+-spec unhook(atom(), {module(), atom()}) -> ok | {error, term()}.
+unhook(Point, MF) ->
+    case broker_running() of
+        true -> ok_or_error(emqx:unhook(Point, MF));
+        false -> {error, broker_not_running}
+    end.
+
+%% @doc Registers `emqx_ctl exhook ...', handled by `Module:cli/1'.
+-spec register_cli(module()) -> ok | {error, term()}.
+register_cli(Module) ->
+    case erlang:function_exported(emqx_ctl, register_command, 3) of
+        true -> ok_or_error(emqx_ctl:register_command(?CLI, {Module, cli}, []));
+        false -> {error, broker_not_running}
+    end.
+
+%% @doc Removes the `exhook' command.
+-spec unregister_cli() -> ok | {error, term()}.
+unregister_cli() ->
+    case erlang:function_exported(emqx_ctl, unregister_command, 1) of
+        true -> ok_or_error(emqx_ctl:unregister_command(?CLI));
+        false -> {error, broker_not_running}
+    end.
+
+%% @doc Prints to the `emqx_ctl' caller.
+-spec print(io:format(), [term()]) -> ok.
+print(Format, Args) ->
+    _ = emqx_ctl:print(Format, Args),
+    ok.
+
+%% @doc Prints command usage to the `emqx_ctl' caller.
+-spec usage([{string(), string()}]) -> ok.
+usage(Commands) ->
+    _ = emqx_ctl:usage(Commands),
+    ok.
+
+ok_or_error({error, _} = E) -> E;
+ok_or_error(_) -> ok.

@@ -1,0 +1,66 @@
+%% @doc Builds the module a driver's NIF library binds to.
+%%
+%% `erlang:load_nif/2` only loads a library into the module whose name the
+%% library was built with (`export_handler!` in the SDK), and only from code
+%% of that module. So each driver gets a module of that name, made here at
+%% enable time, holding:
+%%
+%% - the NIF stubs the library replaces (`hook_names/0`, `driver_init/2`,
+%%   `driver_deinit/1`, `driver_call/4`, `driver_call_dirty_cpu/4`,
+%%   `driver_call_dirty_io/4`) and `'$load_nif'/1`, which loads it;
+%% - one broker callback per hook, `on_client_connect/3` and so on: the
+%%   broker keys callbacks by `{Module, Function}`, so two drivers can only
+%%   hook the same point from two modules.
+-module(emqx_extension_hook_stub).
+
+-export([forms/1, load/1]).
+
+-define(NIFS, [{hook_names, 0}, {driver_init, 2}, {driver_deinit, 1},
+               {driver_call, 4}, {driver_call_dirty_cpu, 4},
+               {driver_call_dirty_io, 4}]).
+
+%% @doc Compiles and loads the stub module `Module` (which must not be loaded).
+-spec load(module()) -> ok | {error, term()}.
+load(Module) ->
+    case compile:forms(forms(Module), [binary, return_errors]) of
+        {ok, Module, Beam} ->
+            case code:load_binary(Module, "emqx_extension_hook_stub", Beam) of
+                {module, Module} -> ok;
+                {error, Reason} -> {error, {load_stub, Module, Reason}}
+            end;
+        {error, Errors, _Warnings} ->
+            {error, {compile_stub, Module, Errors}}
+    end.
+
+%% @doc The abstract forms of the stub module `Module`.
+-spec forms(module()) -> [erl_parse:abstract_form()].
+forms(Module) ->
+    Hooks = emqx_extension_hook_hooks:all(),
+    Exports = [{load_nif_name(), 1} | ?NIFS] ++
+        [{C, A + 1} || #{callback := C, arity := A} <- Hooks],
+    Source = [io_lib:format("-module(~p).~n", [Module]),
+              io_lib:format("-export([~ts]).~n",
+                            [lists:join(", ", [io_lib:format("~p/~p", [F, A]) || {F, A} <- Exports])]),
+              io_lib:format("~p(Path) -> erlang:load_nif(Path, 0).~n", [load_nif_name()]),
+              [nif_stub(Name, Arity) || {Name, Arity} <- ?NIFS],
+              [callback(H) || H <- Hooks]],
+    parse(lists:flatten(Source)).
+
+load_nif_name() -> '$load_nif'.
+
+nif_stub(Name, Arity) ->
+    Args = lists:join(", ", ["_" || _ <- lists:seq(1, Arity)]),
+    io_lib:format("~p(~s) -> erlang:nif_error(nif_not_loaded).~n", [Name, Args]).
+
+callback(#{point := Point, index := Index, callback := Name, arity := Arity, kind := Kind}) ->
+    Args = [[$A | integer_to_list(I)] || I <- lists:seq(1, Arity)],
+    io_lib:format("~p(~s, Driver) -> emqx_extension_hook_handler:~p(Driver, ~p, ~p, {~s}).~n",
+                  [Name, lists:join(", ", Args), Kind, Index, Point, lists:join(", ", Args)]).
+
+parse(Source) ->
+    {ok, Tokens, _} = erl_scan:string(Source),
+    [begin {ok, Form} = erl_parse:parse_form(F), Form end || F <- split_forms(Tokens, [])].
+
+split_forms([], []) -> [];
+split_forms([{dot, _} = Dot | Rest], Acc) -> [lists:reverse([Dot | Acc]) | split_forms(Rest, [])];
+split_forms([T | Rest], Acc) -> split_forms(Rest, [T | Acc]).

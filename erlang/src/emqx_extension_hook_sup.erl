@@ -1,0 +1,21 @@
+%% @doc The plugin's supervisor: the driver registry.
+-module(emqx_extension_hook_sup).
+
+-behaviour(supervisor).
+
+-export([start_link/0, init/1]).
+
+%% @doc Starts the supervisor.
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    Registry = #{id => emqx_extension_hook_drivers,
+                 start => {emqx_extension_hook_drivers, start_link, []},
+                 restart => permanent,
+                 %% Disabling a driver waits for its calls in flight.
+                 shutdown => 30000,
+                 type => worker},
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Registry]}}.

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what this project needs beyond Rust: Erlang/OTP and rebar3 from
+# Debian's packages, and the rustfmt and clippy components.
+set -euo pipefail
+missing=()
+command -v erl >/dev/null 2>&1 || missing+=(erlang)
+command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >/dev/null 2>&1 || true
+done
