@@ -23,10 +23,11 @@ use rustler::sys::{c_char, c_int, c_uint, c_void, ErlNifEnv, ErlNifFunc, ErlNifT
 use rustler::types::tuple::get_tuple;
 use rustler::{Encoder, Env, Resource, ResourceArc, SchedulerFlags, Term};
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use rustler::codegen_runtime::ErlNifEntry;
@@ -71,7 +72,7 @@ impl From<rustler::Error> for CallError {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+fn payload_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -79,6 +80,49 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else {
         "non-string panic payload".to_string()
     }
+}
+
+thread_local! {
+    /// Set while this thread runs handler code behind the boundary.
+    static AT_BOUNDARY: Cell<bool> = const { Cell::new(false) };
+    /// The last panic caught at the boundary, with where it happened.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics behind the boundary are answered with the failure policy and
+/// logged by the plugin, so the default hook's stderr report (which the
+/// broker's log never sees) is replaced by a note of the message and
+/// location. Panics elsewhere (threads a handler starts) keep the
+/// previous hook.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if AT_BOUNDARY.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                let text = format!("{}{at}", payload_text(info.payload()));
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f` behind the boundary: a panic becomes `Err` with its message and location.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    let was = AT_BOUNDARY.with(|b| b.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    AT_BOUNDARY.with(|b| b.set(was));
+    result.map_err(|payload| {
+        LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| payload_text(&*payload))
+    })
 }
 
 fn error_term<'a>(env: Env<'a>, e: CallError) -> Term<'a> {
@@ -95,6 +139,7 @@ fn error_term<'a>(env: Env<'a>, e: CallError) -> Term<'a> {
 pub fn nif_entry(module: &'static str, factory: Factory) -> *const ErlNifEntry {
     // A second load of the same library copy keeps the first factory; both are the same function.
     let _ = FACTORY.set(factory);
+    install_panic_hook();
     // SAFETY: rustler's generated `nif_init` makes this same call first thing, before any
     // enif_* function is used; it resolves the VM's symbols for this library.
     unsafe { rustler::codegen_runtime::internal_write_symbols() };
@@ -157,13 +202,13 @@ unsafe fn run_nif(
         // SAFETY: the VM passes `argc` valid terms in `argv`, owned by `env`.
         *slot = unsafe { Term::new(env, *argv.add(i)) };
     }
-    match catch_unwind(AssertUnwindSafe(|| body(env, &terms[..argc]))) {
+    match guarded(|| body(env, &terms[..argc])) {
         Ok(Ok(term)) => term.as_c_arg(),
         Ok(Err(_)) => {
             // SAFETY: raising badarg from a NIF with its own env is always allowed.
             unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) }
         }
-        Err(payload) => error_term(env, CallError::Panic(panic_message(&*payload))).as_c_arg(),
+        Err(message) => error_term(env, CallError::Panic(message)).as_c_arg(),
     }
 }
 
@@ -200,10 +245,10 @@ fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     let Some(factory) = FACTORY.get() else {
         return Ok(env.error_tuple((atoms::init_failed(), "library has no handler")));
     };
-    let handler = match catch_unwind(AssertUnwindSafe(|| factory(&config))) {
+    let handler = match guarded(|| factory(&config)) {
         Ok(Ok(h)) => h,
         Ok(Err(InitError(message))) => return Ok(env.error_tuple((atoms::init_failed(), message))),
-        Err(payload) => return Ok(error_term(env, CallError::Panic(panic_message(&*payload)))),
+        Err(message) => return Ok(error_term(env, CallError::Panic(message))),
     };
     let spec = handler.hook_spec();
     if let Err(problem) = spec.validate() {
@@ -229,9 +274,9 @@ fn driver_deinit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
     if !driver.live.swap(false, Ordering::AcqRel) {
         return Ok(atoms::already_stopped().encode(env));
     }
-    match catch_unwind(AssertUnwindSafe(|| driver.handler.deinit())) {
+    match guarded(|| driver.handler.deinit()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(payload) => Ok(error_term(env, CallError::Panic(panic_message(&*payload)))),
+        Err(message) => Ok(error_term(env, CallError::Panic(message))),
     }
 }
 
@@ -246,10 +291,8 @@ fn driver_call<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     let outcome = if !driver.live.load(Ordering::Acquire) || !driver.hooks.contains(hook) {
         Err(CallError::NotLoaded)
     } else {
-        catch_unwind(AssertUnwindSafe(|| {
-            dispatch(env, &driver, hook, *hook_args, &ctx)
-        }))
-        .unwrap_or_else(|payload| Err(CallError::Panic(panic_message(&*payload))))
+        guarded(|| dispatch(env, &driver, hook, *hook_args, &ctx))
+            .unwrap_or_else(|m| Err(CallError::Panic(m)))
     };
     Ok(outcome.unwrap_or_else(|e| error_term(env, e)))
 }

@@ -1,0 +1,411 @@
+%% The plugin end to end: real EMQX 4.4.19 hook arguments go through the
+%% broker stand-in's hook runner (EMQX's fold semantics), into the example
+%% handlers' NIFs, and the decisions come back as the broker would apply
+%% them.
+-module(emqx_extension_hook_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-compile([export_all, nowarn_export_all]).
+
+-define(APP, emqx_extension_hook).
+
+all() ->
+    [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers},
+     {group, all_hooks}, {group, failures}, {group, lifecycle}].
+
+groups() ->
+    [{custom_hook, [],
+      [only_implemented_hooks_are_registered, login_allowed_for_named_client,
+       login_refused_for_empty_clientid, acl_allowed_for_named_user,
+       acl_denied_without_username, connect_and_publish_pass_unchanged]},
+     {gatekeeper, [],
+      [connection_refused_for_banned_user, login_refused_for_banned_user,
+       subscriptions_denied_rewritten_and_kept, message_dropped, message_rewritten,
+       message_outside_topic_filters_untouched, delivery_rewritten_for_subscriber]},
+     {two_drivers, [],
+      [first_configured_driver_decides, config_order_sets_who_decides,
+       order_survives_disable_and_enable]},
+     {all_hooks, [],
+      [every_sample_reaches_the_handler_with_its_data, odd_shapes_are_decoded]},
+     {failures, [],
+      [panic_gets_deny_policy, panic_gets_ignore_policy, malformed_arguments_get_policy,
+       notification_failure_does_not_disturb_the_broker]},
+     {lifecycle, [],
+      [disable_unhooks_and_unloads, enable_again_decides_again, enable_and_disable_errors,
+       init_failure_is_reported, missing_library_is_reported, wrong_init_module_is_reported,
+       two_drivers_cannot_share_a_module, cli_lists_enables_and_disables,
+       app_stop_removes_every_hook]}].
+
+init_per_suite(Config) ->
+    ok = exhook_broker:start(),
+    Config.
+
+end_per_suite(_Config) ->
+    _ = application:stop(?APP),
+    exhook_broker:stop().
+
+init_per_group(custom_hook, Config) ->
+    start_plugin([custom()]), Config;
+init_per_group(gatekeeper, Config) ->
+    start_plugin([gate()]), Config;
+init_per_group(_, Config) ->
+    Config.
+
+end_per_group(_, _Config) ->
+    stop_plugin().
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    ok.
+
+%%--------------------------------------------------------------------
+%% Helpers
+
+custom() ->
+    {custom, [{path, exhook_samples:library(emqx_example_custom_hook)}]}.
+
+gate() ->
+    {gate, [{path, exhook_samples:library(emqx_example_gatekeeper)}]}.
+
+recorder(Config, Extra) ->
+    File = filename:join(?config(priv_dir, Config),
+                         "record-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {{rec, [{path, exhook_samples:library(emqx_test_recorder)}, {record_to, File} | Extra]}, File}.
+
+start_plugin(Drivers) ->
+    stop_plugin(),
+    case application:load(?APP) of
+        ok -> ok;
+        {error, {already_loaded, ?APP}} -> ok
+    end,
+    ok = application:set_env(?APP, drivers, Drivers),
+    {ok, _} = application:ensure_all_started(?APP),
+    ok.
+
+stop_plugin() ->
+    _ = application:stop(?APP),
+    sync_hooks().
+
+%% `emqx_hooks:del/2' is a cast, as in EMQX; a call orders after it.
+sync_hooks() ->
+    _ = sys:get_state(emqx_hooks),
+    ok.
+
+recorded(File) ->
+    {ok, Bin} = file:read_file(File),
+    [L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>].
+
+recorded_line(File, Point) ->
+    Prefix = <<(atom_to_binary(Point, utf8))/binary, " ">>,
+    case [L || L <- recorded(File), binary:longest_common_prefix([L, Prefix]) =:= byte_size(Prefix)] of
+        [Line] -> Line;
+        Other -> ct:fail({recorded_lines, Point, Other})
+    end.
+
+assert_contains(Line, Parts) ->
+    [?assertNotEqual(nomatch, binary:match(Line, unicode:characters_to_binary(P)), {P, Line})
+     || P <- Parts],
+    ok.
+
+points_with_callbacks() ->
+    [P || #{point := P} <- emqx_extension_hook_hooks:all(), emqx_hooks:lookup(P) =/= []].
+
+authenticate_sample() -> hd(exhook_samples:args('client.authenticate')).
+connect_sample() -> hd(exhook_samples:args('client.connect')).
+
+%%--------------------------------------------------------------------
+%% Example (a): the seed article's CustomHook
+
+only_implemented_hooks_are_registered(_Config) ->
+    ?assertEqual(['client.connect', 'client.connected', 'client.authenticate',
+                  'client.check_acl', 'message.publish'],
+                 points_with_callbacks()).
+
+login_allowed_for_named_client(_Config) ->
+    %% Anonymous logins are off: only the handler's decision lets it in.
+    ?assertMatch({ok, #{auth_result := success, anonymous := false}},
+                 exhook_broker:authenticate(authenticate_sample(), false)).
+
+login_refused_for_empty_clientid(_Config) ->
+    ClientInfo = (authenticate_sample())#{clientid => <<>>},
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(ClientInfo, true)).
+
+acl_allowed_for_named_user(_Config) ->
+    ?assertEqual(allow, exhook_broker:check_acl(exhook_samples:client_info(), subscribe,
+                                                <<"p/#">>, deny)).
+
+acl_denied_without_username(_Config) ->
+    ClientInfo = exhook_samples:client_info(),
+    [?assertEqual(deny, exhook_broker:check_acl(ClientInfo#{username => U}, publish,
+                                                <<"p/1">>, allow))
+     || U <- [undefined, <<>>]].
+
+connect_and_publish_pass_unchanged(_Config) ->
+    [ConnInfo, Props] = exhook_samples:args('client.connect'),
+    ?assertEqual({ok, Props}, exhook_broker:connect(ConnInfo, Props)),
+    Msg = exhook_samples:message(),
+    ?assertEqual({routed, Msg}, exhook_broker:publish(Msg)).
+
+%%--------------------------------------------------------------------
+%% Example (b): every other kind of decision
+
+connection_refused_for_banned_user(_Config) ->
+    ?assertEqual({error, 16#8A}, exhook_broker:connect(connect_sample(), #{})),
+    Good = (connect_sample())#{username => <<"good">>},
+    ?assertEqual({ok, #{}}, exhook_broker:connect(Good, #{})).
+
+login_refused_for_banned_user(_Config) ->
+    ?assertEqual({error, not_authorized},
+                 exhook_broker:authenticate(authenticate_sample(), true)).
+
+subscriptions_denied_rewritten_and_kept(_Config) ->
+    [ClientInfo, Props, [{Filter, Opts}]] = exhook_samples:args('client.subscribe'),
+    Requested = [{Filter, Opts}, {<<"#">>, Opts}, {<<"private/inbox">>, Opts}],
+    ?assertEqual([{<<"p/#">>, {ok, 1}}, {<<"#">>, {error, 16#80}},
+                  {<<"users/good/inbox">>, {ok, 1}}],
+                 exhook_broker:subscribe(ClientInfo, Props, Requested)).
+
+message_dropped(_Config) ->
+    Msg = setelement(7, exhook_samples:message(), <<"blocked/x">>),
+    ?assertEqual(dropped, exhook_broker:publish(Msg)).
+
+message_rewritten(_Config) ->
+    Msg = setelement(7, exhook_samples:message(), <<"legacy/a/b">>),
+    {routed, Out} = exhook_broker:publish(Msg),
+    ?assertEqual(<<"v2/a/b">>, element(7, Out)),
+    ?assertEqual(1, element(3, Out)),
+    %% Everything else is the broker's message, untouched.
+    ?assertEqual(setelement(7, setelement(3, Msg, 1), <<"v2/a/b">>), Out).
+
+message_outside_topic_filters_untouched(_Config) ->
+    Msg = exhook_samples:message(),
+    ?assertEqual({routed, Msg}, exhook_broker:publish(Msg)).
+
+delivery_rewritten_for_subscriber(_Config) ->
+    [ClientInfo, Msg] = exhook_samples:args('message.delivered'),
+    Out = exhook_broker:deliver(ClientInfo, Msg),
+    ?assertEqual(<<"m1 (for subA)">>, element(8, Out)),
+    ?assertEqual(setelement(8, Msg, <<"m1 (for subA)">>), Out).
+
+%%--------------------------------------------------------------------
+%% Two drivers: asked in config order, the first decision wins
+
+first_configured_driver_decides(_Config) ->
+    start_plugin([gate(), custom()]),
+    %% gate denies "bad" before custom (which would allow it) is asked.
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)),
+    %% gate has no opinion on "good": custom decides, with anonymous logins off.
+    Good = (authenticate_sample())#{username => <<"good">>},
+    ?assertMatch({ok, #{anonymous := false}}, exhook_broker:authenticate(Good, false)).
+
+config_order_sets_who_decides(_Config) ->
+    start_plugin([custom(), gate()]),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), false)).
+
+order_survives_disable_and_enable(_Config) ->
+    start_plugin([gate(), custom()]),
+    ok = emqx_extension_hook:disable(gate),
+    ok = emqx_extension_hook:enable(gate),
+    sync_hooks(),
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)).
+
+%%--------------------------------------------------------------------
+%% All 19 hooks, with the real samples, into a handler that records them
+
+every_sample_reaches_the_handler_with_its_data(Config) ->
+    {Rec, File} = recorder(Config, []),
+    start_plugin([Rec]),
+    ?assertEqual(length(emqx_extension_hook_hooks:all()), length(points_with_callbacks())),
+    %% The recorder has no opinion: every fold hook returns its accumulator.
+    [begin
+         Result = exhook_broker:replay(Point, Args),
+         case lists:member(Point, ['client.connect', 'client.connack', 'client.authenticate',
+                                   'client.check_acl', 'client.subscribe', 'client.unsubscribe',
+                                   'message.publish', 'message.delivered']) of
+             true -> ?assertEqual(lists:last(Args), Result, Point);
+             false -> ?assertEqual(ok, Result, Point)
+         end
+     end || {Point, Args} <- exhook_samples:all()],
+    ?assertEqual(19, length(recorded(File))),
+    Expect =
+        [{'client.connect', ["conn_clientid=Some(\"c-bad\")", "socktype=tcp",
+                             "peername=Some(127.0.0.1:33854)", "proto_ver=Some(4)", "keepalive=Some(60)"]},
+         {'client.connack', ["conn_clientid=Some(\"c-bad\")", "reason=not_authorized"]},
+         {'client.connected', ["clientid=subA", "username=Some(\"good\")",
+                               "peerhost=Some(127.0.0.1)", "sockport=1883", "sockname=Some(127.0.0.1:1883)"]},
+         {'client.disconnected', ["clientid=pubA", "reason=normal", "peername=Some(127.0.0.1:33878)"]},
+         {'client.authenticate', ["clientid=c-bad", "username=Some(\"bad\")", "protocol=mqtt",
+                                  "zone=external", "mountpoint=None",
+                                  "so_far=AuthResult { success: true, anonymous: true }"]},
+         {'client.check_acl', ["clientid=subA", "pubsub=Subscribe", "topic=p/#", "so_far=true"]},
+         {'client.subscribe', ["clientid=subA", "filter=p/# qos=1"]},
+         {'client.unsubscribe', ["clientid=subB", "filter=r/#"]},
+         {'session.created', ["clientid=subA", "subscriptions= created_at=Some(1795654383898)"]},
+         {'session.subscribed', ["clientid=subA", "filter=p/# qos=1 is_new=Some(true)"]},
+         {'session.unsubscribed', ["clientid=subB", "filter=r/#"]},
+         {'session.resumed', ["clientid=subA", "subscriptions=p/#@1"]},
+         {'session.discarded', ["clientid=subA", "subscriptions=p/#@1"]},
+         {'session.takeovered', ["clientid=subA", "subscriptions=p/#@1"]},
+         {'session.terminated', ["clientid=pubA", "reason=normal", "created_at=Some(1795654384902)"]},
+         {'message.publish', ["from=pubA topic=p/1 payload=m1 qos=1",
+                              "id=000661235dc06475f443000006ae0001", "retain=false",
+                              "username=Some(\"good\")"]},
+         {'message.delivered', ["clientid=subA", "from=pubA topic=p/1 payload=m1 qos=1"]},
+         {'message.acked', ["clientid=subA", "topic=p/1 payload=m1"]},
+         {'message.dropped', ["from=pubB topic=nobody/here payload=m2 qos=0",
+                              "node=emqx@127.0.0.1 reason=no_subscribers"]}],
+    [assert_contains(recorded_line(File, Point), Parts) || {Point, Parts} <- Expect],
+    ok.
+
+odd_shapes_are_decoded(Config) ->
+    {Rec, File} = recorder(Config, []),
+    start_plugin([Rec]),
+    Base = authenticate_sample(),
+    Odd = Base#{clientid => <<"odd">>, username => undefined, password => <<"secret">>,
+                peerhost => {16#2001, 16#db8, 0, 0, 0, 0, 0, 1}, mountpoint => <<"tenant/">>,
+                ws_cookie => [{<<"session">>, <<"abc">>}], dn => <<"CN=odd,O=acme">>,
+                cn => <<"odd">>, protocol => 'mqtt-sn', sockport => 8084},
+    ?assertEqual({ok, #{auth_result => success, anonymous => true}},
+                 exhook_broker:authenticate(Odd, true)),
+    assert_contains(recorded_line(File, 'client.authenticate'),
+                    ["clientid=odd", "username=None", "password_len=6",
+                     "peerhost=Some(2001:db8::1)", "protocol=mqtt-sn", "sockport=8084",
+                     "mountpoint=Some(\"tenant/\")", "dn=CN=odd,O=acme", "cn=odd",
+                     "ws_cookie="]),
+    %% Invalid UTF-8 in a clientid does not stop the handler.
+    Bad = Base#{clientid => <<"bad", 255, "id">>},
+    ?assertMatch({ok, _}, exhook_broker:authenticate(Bad, true)),
+    [Line] = [L || L <- recorded(File), binary:match(L, <<"clientid=bad">>) =/= nomatch],
+    assert_contains(Line, ["clientid=bad\x{FFFD}id"]),
+    %% An IPv6 peer and MQTT 5 properties in a CONNECT.
+    [ConnInfo, _] = exhook_samples:args('client.connect'),
+    Conn6 = ConnInfo#{clientid => <<"v6">>, peername => {{0, 0, 0, 0, 0, 0, 0, 1}, 5555},
+                      proto_ver => 5, username => undefined, peercert => nossl},
+    Props = #{'Session-Expiry-Interval' => 30, 'User-Property' => [{<<"k">>, <<"v">>}]},
+    ?assertEqual({ok, Props}, exhook_broker:connect(Conn6, Props)),
+    [CLine] = [L || L <- recorded(File), binary:match(L, <<"Some(\"v6\")">>) =/= nomatch],
+    assert_contains(CLine, ["peername=Some([::1]:5555)", "proto_ver=Some(5)", "nprops=2"]).
+
+%%--------------------------------------------------------------------
+%% Failures: the driver's failed_action answers, the broker carries on
+
+panic_gets_deny_policy(Config) ->
+    {Rec, _File} = recorder(Config, [{failed_action, deny}]),
+    start_plugin([Rec]),
+    Panicky = (authenticate_sample())#{clientid => <<"panic-1">>},
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(Panicky, true)),
+    ?assertEqual(deny, exhook_broker:check_acl(Panicky, publish, <<"t">>, allow)),
+    Msg = setelement(4, exhook_samples:message(), <<"panic-pub">>),
+    ?assertEqual(dropped, exhook_broker:publish(Msg)).
+
+panic_gets_ignore_policy(Config) ->
+    {Rec, _File} = recorder(Config, [{failed_action, ignore}]),
+    start_plugin([Rec]),
+    Panicky = (authenticate_sample())#{clientid => <<"panic-2">>},
+    %% No opinion: the broker's own default stands, whichever it is.
+    ?assertMatch({ok, _}, exhook_broker:authenticate(Panicky, true)),
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(Panicky, false)),
+    ?assertEqual(allow, exhook_broker:check_acl(Panicky, publish, <<"t">>, allow)).
+
+malformed_arguments_get_policy(Config) ->
+    {Rec, _File} = recorder(Config, [{failed_action, deny}]),
+    start_plugin([Rec]),
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(not_a_map, true)),
+    ?assertEqual(deny, exhook_broker:check_acl(#{}, sideways, 42, allow)),
+    ?assertEqual(dropped, exhook_broker:publish({message, <<>>, 0, <<"x">>, #{}, #{},
+                                                 42, <<>>, 0})).
+
+notification_failure_does_not_disturb_the_broker(Config) ->
+    {Rec, File} = recorder(Config, []),
+    start_plugin([Rec]),
+    [ClientInfo, ConnInfo] = exhook_samples:args('client.connected'),
+    ?assertEqual(ok, exhook_broker:notify('client.connected',
+                                          [ClientInfo#{clientid => <<"panic-3">>}, ConnInfo])),
+    ?assertEqual(ok, exhook_broker:notify('client.connected', [garbage, ConnInfo])),
+    ?assertEqual(ok, exhook_broker:notify('client.connected', [ClientInfo, ConnInfo])),
+    assert_contains(recorded_line(File, 'client.connected'), ["clientid=subA"]).
+
+%%--------------------------------------------------------------------
+%% Lifecycle
+
+disable_unhooks_and_unloads(_Config) ->
+    start_plugin([custom()]),
+    ok = emqx_extension_hook:disable(custom),
+    sync_hooks(),
+    ?assertEqual([], points_with_callbacks()),
+    ?assertEqual(false, code:is_loaded(emqx_example_custom_hook)),
+    ?assertMatch([#{name := <<"custom">>, enabled := false}], emqx_extension_hook:list()),
+    %% The broker's default decides again.
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), false)).
+
+enable_again_decides_again(_Config) ->
+    start_plugin([custom()]),
+    ok = emqx_extension_hook:disable(custom),
+    ok = emqx_extension_hook:enable(custom),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), false)),
+    ?assertEqual(5, length(points_with_callbacks())),
+    ok = emqx_extension_hook:disable(custom),
+    ok = emqx_extension_hook:enable(custom),
+    ?assertEqual(5, length(points_with_callbacks())).
+
+enable_and_disable_errors(_Config) ->
+    start_plugin([custom()]),
+    ?assertEqual({error, already_enabled}, emqx_extension_hook:enable(custom)),
+    ?assertEqual({error, not_configured}, emqx_extension_hook:enable(nosuch)),
+    ?assertEqual({error, not_enabled}, emqx_extension_hook:disable(nosuch)).
+
+init_failure_is_reported(_Config) ->
+    %% The recorder refuses to start without `record_to'.
+    start_plugin([{rec, [{path, exhook_samples:library(emqx_test_recorder)}]}, custom()]),
+    ?assertEqual({error, {init_failed, <<"record_to is not set">>}},
+                 emqx_extension_hook:enable(rec)),
+    %% The other driver runs regardless.
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), false)),
+    ?assertEqual(false, code:is_loaded(emqx_test_recorder)).
+
+missing_library_is_reported(_Config) ->
+    start_plugin([{nolib, [{path, "/nonexistent/libx.so"}]}]),
+    ?assertMatch({error, {read_library, "/nonexistent/libx.so", enoent}},
+                 emqx_extension_hook:enable(nolib)).
+
+wrong_init_module_is_reported(_Config) ->
+    start_plugin([{wrong, [{path, exhook_samples:library(emqx_example_custom_hook)},
+                           {init_module, not_the_library_module}]}]),
+    {error, {load_nif, _, Text}} = emqx_extension_hook:enable(wrong),
+    ?assertNotEqual(nomatch, string:find(Text, "emqx_example_custom_hook")),
+    ?assertEqual(false, code:is_loaded(not_the_library_module)).
+
+two_drivers_cannot_share_a_module(_Config) ->
+    start_plugin([custom(), {again, [{path, exhook_samples:library(emqx_example_custom_hook)}]}]),
+    ?assertEqual({error, {init_module_in_use, emqx_example_custom_hook}},
+                 emqx_extension_hook:enable(again)).
+
+cli_lists_enables_and_disables(_Config) ->
+    start_plugin([custom(), gate()]),
+    ?assert(lists:member(exhook, emqx_ctl:registered())),
+    List = emqx_ctl:run(["exhook", "drivers", "list"]),
+    ?assertNotEqual(nomatch, string:find(List, "Driver(custom, enabled")),
+    ?assertNotEqual(nomatch, string:find(List, "Driver(gate, enabled")),
+    ?assertNotEqual(nomatch, string:find(emqx_ctl:run(["exhook", "drivers", "disable", "gate"]),
+                                         "gate disabled")),
+    ?assertNotEqual(nomatch, string:find(emqx_ctl:run(["exhook", "drivers", "list"]),
+                                         "Driver(gate, disabled")),
+    ?assertNotEqual(nomatch, string:find(emqx_ctl:run(["exhook", "drivers", "enable", "gate"]),
+                                         "gate enabled")),
+    ?assertNotEqual(nomatch, string:find(emqx_ctl:run(["exhook", "nonsense"]),
+                                         "exhook drivers list")).
+
+app_stop_removes_every_hook(Config) ->
+    {Rec, _File} = recorder(Config, []),
+    start_plugin([custom(), gate(), Rec]),
+    ?assertEqual(19, length(points_with_callbacks())),
+    ok = application:stop(?APP),
+    sync_hooks(),
+    ?assertEqual([], points_with_callbacks()),
+    ?assertNot(lists:member(exhook, emqx_ctl:registered())),
+    [?assertEqual(false, code:is_loaded(M))
+     || M <- [emqx_example_custom_hook, emqx_example_gatekeeper, emqx_test_recorder]].

@@ -1,0 +1,40 @@
+%% The real hook arguments captured in EMQX 4.4.19
+%% (fixtures/emqx-4.4.19-hook-samples.txt), and paths into the repository.
+-module(exhook_samples).
+
+-export([all/0, args/1, root/0, library/1, client_info/0, message/0]).
+
+%% Every sample: `[{HookPoint, Args}]', accumulator last for fold hooks.
+all() ->
+    {ok, Samples} = file:consult(filename:join([root(), "tests", "fixtures",
+                                                "emqx-4.4.19-hook-samples.txt"])),
+    Samples.
+
+args(Point) ->
+    {Point, Args} = lists:keyfind(Point, 1, all()),
+    Args.
+
+%% The ClientInfo of the client.check_acl sample (after authentication).
+client_info() ->
+    hd(args('client.check_acl')).
+
+%% The message of the message.publish sample.
+message() ->
+    hd(args('message.publish')).
+
+%% The repository root, found from this module's source path.
+root() ->
+    Source = proplists:get_value(source, ?MODULE:module_info(compile)),
+    find_root(filename:dirname(Source)).
+
+find_root("/") -> error(repository_root_not_found);
+find_root(Dir) ->
+    case filelib:is_regular(filename:join(Dir, "rebar.config"))
+        andalso filelib:is_dir(filename:join(Dir, "native")) of
+        true -> Dir;
+        false -> find_root(filename:dirname(Dir))
+    end.
+
+%% A handler library built by the Rust workspace (release profile).
+library(Name) ->
+    filename:join([root(), "target", "release", "lib" ++ atom_to_list(Name) ++ ".so"]).
