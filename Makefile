@@ -4,7 +4,7 @@ PRIV := erlang/priv
 EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
 
-.PHONY: native compile test test-rust test-erlang lint demo plugin deps clean
+.PHONY: native compile test test-rust test-erlang lint demo plugin plugin-dir deps clean
 
 # Rust workspace in release mode; example libraries into priv/. A library
 # a running VM has mapped must not be written over: remove, then copy.
@@ -35,10 +35,15 @@ demo: deps compile
 	@scripts/demo.sh
 
 # The directory that drops into an EMQX 4.4 release as etc/plugins/emqx_extension_hook/.
-plugin: compile
+plugin: compile plugin-dir
+
+# The same, from what `rebar3 compile` already built (APP_BUILD: the
+# application's build directory, another profile's for the tests).
+APP_BUILD ?= _build/default/lib/emqx_extension_hook
+plugin-dir:
 	rm -rf $(PLUGIN_DIR)
 	mkdir -p $(PLUGIN_DIR)/ebin $(PLUGIN_DIR)/priv $(PLUGIN_DIR)/etc
-	cp _build/default/lib/emqx_extension_hook/ebin/*.beam _build/default/lib/emqx_extension_hook/ebin/emqx_extension_hook.app $(PLUGIN_DIR)/ebin/
+	cp $(APP_BUILD)/ebin/*.beam $(APP_BUILD)/ebin/emqx_extension_hook.app $(PLUGIN_DIR)/ebin/
 	cp erlang/priv/emqx_extension_hook.schema $(PLUGIN_DIR)/priv/
 	for lib in $(EXAMPLES); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
 	cp erlang/etc/emqx_extension_hook.conf $(PLUGIN_DIR)/etc/
