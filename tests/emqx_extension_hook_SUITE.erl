@@ -99,6 +99,19 @@ recorded(File) ->
     {ok, Bin} = file:read_file(File),
     [L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>].
 
+%% Notifications are queued and handled after the hook returns: waits
+%% (up to 5 s) until the recorder has written `N' lines.
+await_recorded(File, N) ->
+    await_recorded(File, N, 500).
+
+await_recorded(File, N, 0) ->
+    ct:fail({recorded, N, expected, got, recorded(File)});
+await_recorded(File, N, Tries) ->
+    case length(recorded(File)) >= N of
+        true -> recorded(File);
+        false -> timer:sleep(10), await_recorded(File, N, Tries - 1)
+    end.
+
 recorded_line(File, Point) ->
     Prefix = <<(atom_to_binary(Point, utf8))/binary, " ">>,
     case [L || L <- recorded(File), binary:longest_common_prefix([L, Prefix]) =:= byte_size(Prefix)] of
@@ -230,7 +243,7 @@ every_sample_reaches_the_handler_with_its_data(Config) ->
              false -> ?assertEqual(ok, Result, Point)
          end
      end || {Point, Args} <- exhook_samples:all()],
-    ?assertEqual(19, length(recorded(File))),
+    ?assertEqual(19, length(await_recorded(File, 19))),
     Expect =
         [{'client.connect', ["conn_clientid=Some(\"c-bad\")", "socktype=tcp",
                              "peername=Some(127.0.0.1:33854)", "proto_ver=Some(4)", "keepalive=Some(60)"]},
@@ -327,6 +340,7 @@ notification_failure_does_not_disturb_the_broker(Config) ->
                                           [ClientInfo#{clientid => <<"panic-3">>}, ConnInfo])),
     ?assertEqual(ok, exhook_broker:notify('client.connected', [garbage, ConnInfo])),
     ?assertEqual(ok, exhook_broker:notify('client.connected', [ClientInfo, ConnInfo])),
+    await_recorded(File, 1),
     assert_contains(recorded_line(File, 'client.connected'), ["clientid=subA"]).
 
 %%--------------------------------------------------------------------

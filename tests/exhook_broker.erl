@@ -10,7 +10,7 @@
 %% plugin's adapter looks for (EMQX runs in embedded mode, so they are
 %% loaded at boot).
 start() ->
-    [{module, _} = code:ensure_loaded(M) || M <- [emqx, emqx_hooks, emqx_ctl]],
+    [{module, _} = code:ensure_loaded(M) || M <- [emqx, emqx_hooks, emqx_ctl, emqx_metrics]],
     {ok, _} = emqx_hooks:start_link(),
     ok.
 

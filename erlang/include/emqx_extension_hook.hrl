@@ -7,5 +7,10 @@
     module :: module(),
     resource :: reference(),
     call_timeout :: pos_integer(),
-    failed_action :: ignore | deny
+    failed_action :: ignore | deny,
+    %% By hook index + 1: where each hook runs, `cast' for notifications.
+    modes :: tuple(),
+    %% By hook index + 1: the EMQX metric each call counts, or `none'
+    %% outside EMQX.
+    metrics :: none | tuple()
 }).

@@ -11,11 +11,27 @@ cli(["drivers", "enable", Name]) ->
     result(Name, "enabled", emqx_extension_hook_drivers:enable(Name));
 cli(["drivers", "disable", Name]) ->
     result(Name, "disabled", emqx_extension_hook_drivers:disable(Name));
+cli(["drivers", "reload", Name]) ->
+    result(Name, "reloaded", emqx_extension_hook_drivers:reload(Name));
+cli(["drivers", "stats"]) ->
+    lists:foreach(fun print_stats/1, emqx_extension_hook_drivers:stats());
 cli(_) ->
     emqx_extension_hook_emqx:usage(
       [{"exhook drivers list", "List the configured drivers and their hooks"},
        {"exhook drivers enable <Name>", "Enable a driver"},
-       {"exhook drivers disable <Name>", "Disable a driver"}]).
+       {"exhook drivers disable <Name>", "Disable a driver"},
+       {"exhook drivers reload <Name>", "Disable and enable a driver (picks up a rebuilt library)"},
+       {"exhook drivers stats", "Calls, failures, timeouts, queue depth and latency by driver and hook"}]).
+
+print_stats(#{name := Name, queue_depth := Depth, hooks := Hooks}) ->
+    emqx_extension_hook_emqx:print("Driver(~ts, queued=~b)~n", [Name, Depth]),
+    [emqx_extension_hook_emqx:print(
+       "  ~-22ts calls=~b succeeded=~b failed=~b timed_out=~b dropped=~b overran=~b "
+       "queued=~b p50=~.1fus p99=~.1fus~n",
+       [Hook, C, S, F, T, D, O, Q, P50, P99])
+     || {Hook, #{calls := C, succeeded := S, failed := F, timed_out := T, dropped := D,
+                 overran := O, queued := Q, p50_us := P50, p99_us := P99}} <- Hooks],
+    ok.
 
 print_driver(#{name := Name, enabled := Enabled, hooks := Hooks} = Info) ->
     State = case {Enabled, Info} of

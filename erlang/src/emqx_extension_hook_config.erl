@@ -7,7 +7,10 @@
 %%                    {init_module, auth},
 %%                    {call_timeout, 5000},
 %%                    {pool_size, 8},
-%%                    {failed_action, deny}]}]}
+%%                    {queue_capacity, 1024},
+%%                    {failed_action, deny},
+%%                    {mode, pool},
+%%                    {modes, [{client_check_acl, inline}]}]}]}
 %% '''
 -module(emqx_extension_hook_config).
 
@@ -16,15 +19,23 @@
 -define(APP, emqx_extension_hook).
 -define(DEFAULT_CALL_TIMEOUT, 5000).
 -define(DEFAULT_POOL_SIZE, 8).
+-define(DEFAULT_QUEUE_CAPACITY, 1024).
+-define(MODES, [inline, dirty_cpu, dirty_io, pool]).
 %% As the original's successor (emqx_exhook, `request_failed_action`):
 %% a handler that decides who may log in fails closed.
 -define(DEFAULT_FAILED_ACTION, deny).
 
+-type mode() :: inline | dirty_cpu | dirty_io | pool.
 -type opts() :: #{path := string(), init_module := module(),
                   call_timeout := pos_integer(), pool_size := pos_integer(),
+                  queue_capacity := pos_integer(),
                   failed_action := ignore | deny, priority := integer(),
+                  %% Config overrides of the handler's modes: for every fold
+                  %% hook, and by hook point.
+                  mode := mode() | undefined,
+                  modes := #{atom() => mode()},
                   settings := [{binary(), binary()}]}.
--export_type([opts/0]).
+-export_type([opts/0, mode/0]).
 
 %% @doc Every configured driver, in config order (the order drivers are
 %% asked in), with its checked options or the reason it is invalid.
@@ -56,7 +67,10 @@ parse(Raw, Pos) when is_list(Raw) ->
                  init_module => init_module(Raw, Path),
                  call_timeout => positive(call_timeout, Raw, ?DEFAULT_CALL_TIMEOUT),
                  pool_size => positive(pool_size, Raw, ?DEFAULT_POOL_SIZE),
+                 queue_capacity => positive(queue_capacity, Raw, ?DEFAULT_QUEUE_CAPACITY),
                  failed_action => failed_action(Raw),
+                 mode => mode(mode, proplists:get_value(mode, Raw)),
+                 modes => hook_modes(proplists:get_value(modes, Raw, [])),
                  priority => -Pos},
         {ok, Opts#{settings => settings(Raw)}}
     catch
@@ -100,10 +114,33 @@ failed_action(Raw) ->
         Other -> throw({invalid, failed_action, Other})
     end.
 
+mode(_Key, undefined) -> undefined;
+mode(Key, Mode) ->
+    case lists:member(Mode, ?MODES) of
+        true -> Mode;
+        false -> throw({invalid, Key, Mode})
+    end.
+
+%% `[{client_check_acl, inline}]' keyed by hook point; only fold hooks that
+%% take a decision have a mode.
+hook_modes(Modes) when is_list(Modes) ->
+    maps:from_list([hook_mode(Entry) || Entry <- Modes]);
+hook_modes(Other) ->
+    throw({invalid, modes, Other}).
+
+hook_mode({Key, Mode}) when is_atom(Key) ->
+    case emqx_extension_hook_hooks:by_key(Key) of
+        {ok, #{point := Point, kind := fold}} -> {Point, mode(Key, Mode)};
+        {ok, _} -> throw({not_a_fold_hook, Key});
+        {error, _} = E -> throw(E)
+    end;
+hook_mode(Other) ->
+    throw({invalid, modes, Other}).
+
 %% Everything in the driver's config, as text, for the handler's `Config'.
 settings(Raw) ->
     [{atom_to_binary(K, utf8), unicode:characters_to_binary(io_lib:format("~ts", [text(V)]))}
-     || {K, V} <- Raw, is_atom(K)].
+     || {K, V} <- Raw, is_atom(K), K =/= modes].
 
 text(V) when is_binary(V) -> unicode:characters_to_list(V);
 text(V) when is_atom(V) -> atom_to_list(V);

@@ -120,18 +120,37 @@ check_hook_table(Module) ->
         Other -> {error, {sdk_hook_table_mismatch, Other}}
     end.
 
-init_handler(Name, Module, Settings, #{call_timeout := T, failed_action := FA}) ->
-    case Module:driver_init(Name, Settings) of
-        {ok, Resource, HookNames} ->
-            Hooks = [H || N <- HookNames, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]],
+init_handler(Name, Module, Settings, #{call_timeout := T, failed_action := FA} = Opts) ->
+    NifOpts = #{pool_size => maps:get(pool_size, Opts),
+                queue_capacity => maps:get(queue_capacity, Opts),
+                reporter => whereis(emqx_extension_hook_reporter)},
+    case Module:driver_init(Name, Settings, NifOpts) of
+        {ok, Resource, Declared} ->
+            Hooks = [{H, M} || {N, M} <- Declared, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]],
             Driver = #exhook_driver{name = Name, module = Module, resource = Resource,
-                                    call_timeout = T, failed_action = FA},
-            {ok, Driver, Hooks};
+                                    call_timeout = T, failed_action = FA,
+                                    modes = modes(Hooks, Opts),
+                                    metrics = emqx_extension_hook_emqx:ensure_metrics(Name)},
+            {ok, Driver, [H || {H, _} <- Hooks]};
         {error, {init_failed, Message}} ->
             {error, {init_failed, Message}};
         {error, Reason} ->
             {error, {init_failed, Reason}}
     end.
+
+%% Where each hook runs: notifications are cast to the workers; a fold
+%% hook runs where the config says (for that hook, else for the driver),
+%% else where the handler declared.
+modes(Declared, #{mode := DriverMode, modes := HookModes}) ->
+    list_to_tuple(
+      [case Kind of
+           notify -> cast;
+           fold -> maps:get(Point, HookModes, mode(DriverMode, lists:keyfind(H, 1, Declared)))
+       end || H = #{point := Point, kind := Kind} <- emqx_extension_hook_hooks:all()]).
+
+mode(undefined, {_, Declared}) -> Declared;
+mode(undefined, false) -> pool;
+mode(Configured, _) -> Configured.
 
 %% Removes a module nobody has called yet.
 discard(Module) ->

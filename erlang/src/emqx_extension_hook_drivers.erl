@@ -11,14 +11,16 @@
 
 -include("emqx_extension_hook.hrl").
 
--export([start_link/0, enable/1, disable/1, list/0, lookup/1, callbacks/1]).
+-export([start_link/0, enable/1, disable/1, reload/1, list/0, lookup/1, callbacks/1, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(SERVER, ?MODULE).
 
 -type info() :: #{name := binary(), enabled := boolean(), hooks := [atom()],
                   path => string(), init_module => module(), error => term()}.
--export_type([info/0]).
+-type stats() :: #{name := binary(), queue_depth := non_neg_integer(),
+                   hooks := [{atom(), #{atom() => number()}}]}.
+-export_type([info/0, stats/0]).
 
 -record(enabled, {driver :: #exhook_driver{},
                   hooks :: [emqx_extension_hook_hooks:hook()],
@@ -41,6 +43,18 @@ enable(Name) ->
 -spec disable(binary() | string() | atom()) -> ok | {error, term()}.
 disable(Name) ->
     gen_server:call(?SERVER, {disable, name(Name)}, infinity).
+
+%% @doc Disables driver `Name' and enables it again from its config: picks
+%% up a rebuilt library at the same path.
+-spec reload(binary() | string() | atom()) -> ok | {error, term()}.
+reload(Name) ->
+    gen_server:call(?SERVER, {reload, name(Name)}, infinity).
+
+%% @doc Each enabled driver's counters, by hook: calls, succeeded, failed,
+%% timed_out, dropped, overran, queued, p50_us, p99_us.
+-spec stats() -> [stats()].
+stats() ->
+    gen_server:call(?SERVER, stats).
 
 %% @doc Every configured or enabled driver, in config order.
 -spec list() -> [info()].
@@ -85,6 +99,20 @@ handle_call({disable, Name}, _From, Enabled) ->
         {Entry, Enabled1} -> {reply, do_disable(Entry), Enabled1};
         error -> {reply, {error, not_enabled}, Enabled}
     end;
+handle_call({reload, Name}, _From, Enabled) ->
+    case maps:take(Name, Enabled) of
+        {Entry, Enabled1} ->
+            ok = do_disable(Entry),
+            case do_enable(Name, emqx_extension_hook_config:driver(Name), Enabled1) of
+                {ok, Enabled2} -> {reply, ok, Enabled2};
+                {error, _} = E -> {reply, E, Enabled1}
+            end;
+        error ->
+            {reply, {error, not_enabled}, Enabled}
+    end;
+handle_call(stats, _From, Enabled) ->
+    {reply, [driver_stats(Name, D) || {Name, #enabled{driver = D}} <- in_config_order(Enabled)],
+     Enabled};
 handle_call(list, _From, Enabled) ->
     {reply, infos(Enabled), Enabled};
 handle_call({lookup, Name}, _From, Enabled) ->
@@ -172,6 +200,18 @@ info(Name, {ok, Opts}, Found) ->
     end;
 info(Name, {error, Reason}, _Found) ->
     #{name => Name, enabled => false, hooks => [], error => Reason}.
+
+driver_stats(Name, #exhook_driver{module = M, resource = R}) ->
+    Hooks = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
+    #{name => Name, queue_depth => M:driver_queue_depth(R), hooks => Hooks}.
+
+in_config_order(Enabled) ->
+    Order = [Name || {Name, _} <- emqx_extension_hook_config:drivers()],
+    lists:sort(fun({A, _}, {B, _}) -> position(A, Order) =< position(B, Order) end,
+               maps:to_list(Enabled)).
+
+position(Name, Order) ->
+    length(lists:takewhile(fun(N) -> N =/= Name end, Order)).
 
 name(N) when is_binary(N) -> N;
 name(N) when is_atom(N) -> atom_to_binary(N, utf8);

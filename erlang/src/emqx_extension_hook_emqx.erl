@@ -5,7 +5,8 @@
 -module(emqx_extension_hook_emqx).
 
 -export([broker_running/0, hook/3, unhook/2,
-         register_cli/1, unregister_cli/0, print/2, usage/1]).
+         register_cli/1, unregister_cli/0, print/2, usage/1,
+         ensure_metrics/1, inc_metric/1]).
 
 -define(CLI, exhook).
 
@@ -58,6 +59,27 @@ print(Format, Args) ->
 -spec usage([{string(), string()}]) -> ok.
 usage(Commands) ->
     _ = emqx_ctl:usage(Commands),
+    ok.
+
+%% @doc Creates the EMQX counters `exhook.DRIVER.HOOK' (one per hook, as
+%% the original plugin named them); by hook index + 1, or `none' outside
+%% EMQX.
+-spec ensure_metrics(binary()) -> none | tuple().
+ensure_metrics(Driver) ->
+    case erlang:function_exported(emqx_metrics, ensure, 1) of
+        true ->
+            Names = [binary_to_atom(<<"exhook.", Driver/binary, ".", (atom_to_binary(K, utf8))/binary>>, utf8)
+                     || #{key := K} <- emqx_extension_hook_hooks:all()],
+            [emqx_metrics:ensure(N) || N <- Names],
+            list_to_tuple(Names);
+        false ->
+            none
+    end.
+
+%% @doc Counts one call in EMQX metric `Name'.
+-spec inc_metric(atom()) -> ok.
+inc_metric(Name) ->
+    _ = emqx_metrics:inc(Name),
     ok.
 
 ok_or_error({error, _} = E) -> E;

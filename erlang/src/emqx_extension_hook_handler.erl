@@ -1,6 +1,6 @@
 %% @doc The body of every broker callback: hand the event to the driver's
-%% NIF and give the broker the driver's decision, or the driver's failure
-%% policy when there is none.
+%% NIF where the driver's mode for the hook says, and give the broker the
+%% driver's decision, or the driver's failure policy when there is none.
 %%
 %% The generated callbacks (see `emqx_extension_hook_stub') call `fold/4'
 %% or `notify/4' with the hook's index, its name and its arguments as a
@@ -9,52 +9,67 @@
 
 -include("emqx_extension_hook.hrl").
 
--export([fold/4, notify/4, call/3]).
+-export([fold/4, notify/4]).
 
-%% @doc A fold hook: the handler's decision as the broker's return value.
+%% A reply the worker has committed to send is on its way; this bounds
+%% the wait for it should it be lost all the same.
+-define(REPLY_IN_FLIGHT_MS, 50).
+
+%% @doc A hook that takes a decision: the handler's decision as the
+%% broker's return value, within `call_timeout' in `pool' mode.
 -spec fold(#exhook_driver{}, 0..18, atom(), tuple()) -> term().
-fold(Driver, Index, Point, Args) ->
-    case call(Driver, Index, Args) of
-        {error, Reason} ->
-            failed(Driver, Point, Args, Reason),
+fold(#exhook_driver{modes = Modes} = Driver, Index, Point, Args) ->
+    count(Driver, Index),
+    case call(element(Index + 1, Modes), Driver, Index, Args) of
+        {error, _} ->
             emqx_extension_hook_hooks:fold_failure(Point, Args, Driver#exhook_driver.failed_action);
         Decision ->
             Decision
     end.
 
-%% @doc A notification hook: the broker ignores the result, so always `ok'.
+%% @doc A notification: queued to the driver's workers; returns at once.
 -spec notify(#exhook_driver{}, 0..18, atom(), tuple()) -> ok.
-notify(Driver, Index, Point, Args) ->
-    case call(Driver, Index, Args) of
-        {error, Reason} -> failed(Driver, Point, Args, Reason);
+notify(#exhook_driver{module = M, resource = R} = Driver, Index, _Point, Args) ->
+    count(Driver, Index),
+    try M:driver_cast(R, Index, Args) of
         _ -> ok
-    end,
-    ok.
-
-%% @doc Runs hook `Index' of `Driver' on `Args'; the NIF's answer, or
-%% `{error, not_loaded}' once the driver's module is gone. Handlers may
-%% block on I/O, so the call runs on a dirty I/O scheduler and never on
-%% the caller's normal scheduler.
--spec call(#exhook_driver{}, 0..18, tuple()) -> term().
-call(#exhook_driver{module = M, resource = R, call_timeout = T}, Index, Args) ->
-    try
-        M:driver_call_dirty_io(R, Index, Args, T)
     catch
-        error:undef -> {error, not_loaded};
-        error:badarg -> {error, {badarg, <<"arguments the NIF refused">>}}
+        error:undef -> ok
     end.
 
-failed(#exhook_driver{name = Name}, Point, Args, Reason) ->
-    logger:warning("exhook driver ~ts: ~ts failed for client ~ts: ~0p",
-                   [Name, Point, clientid(Args), Reason],
-                   #{domain => [emqx_extension_hook]}).
+%% The NIF's answer, or `{error, _}' when there is none: the NIFs count
+%% and report every failure, except a module already unloaded (`undef').
+call(Mode, #exhook_driver{module = M, resource = R, call_timeout = T}, Index, Args) ->
+    try
+        case Mode of
+            pool -> pool_call(M, R, Index, Args, T);
+            inline -> M:driver_call(R, Index, Args, T);
+            dirty_cpu -> M:driver_call_dirty_cpu(R, Index, Args, T);
+            dirty_io -> M:driver_call_dirty_io(R, Index, Args, T)
+        end
+    catch
+        error:undef -> {error, not_loaded}
+    end.
 
-%% The clientid to name in a log line, never anything else from the event
-%% (a ClientInfo also carries the password).
-clientid(Args) when tuple_size(Args) > 0 ->
-    case element(1, Args) of
-        #{clientid := Id} when is_binary(Id) -> Id;
-        Msg when element(1, Msg) =:= message, is_binary(element(4, Msg)) -> element(4, Msg);
-        _ -> <<"?">>
-    end;
-clientid(_) -> <<"?">>.
+pool_call(M, R, Index, Args, T) ->
+    Tag = make_ref(),
+    case M:driver_submit(R, Index, Args, T, Tag) of
+        {ok, Request} ->
+            receive
+                {Tag, Result} -> Result
+            after T ->
+                case M:driver_abandon(Request) of
+                    abandoned -> {error, timeout};
+                    replied ->
+                        receive {Tag, Result} -> Result
+                        after ?REPLY_IN_FLIGHT_MS -> {error, timeout}
+                        end
+                end
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+count(#exhook_driver{metrics = none}, _Index) -> ok;
+count(#exhook_driver{metrics = Names}, Index) ->
+    emqx_extension_hook_emqx:inc_metric(element(Index + 1, Names)).

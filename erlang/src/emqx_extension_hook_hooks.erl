@@ -3,12 +3,12 @@
 %% broker folds the result (and so waits for a decision).
 -module(emqx_extension_hook_hooks).
 
--export([all/0, by_name/1, fold_failure/3]).
+-export([all/0, by_name/1, by_key/1, fold_failure/3]).
 
 -type hook_point() :: atom().
 -type kind() :: fold | notify.
 -type hook() :: #{point := hook_point(), index := 0..18, callback := atom(),
-                  arity := pos_integer(), kind := kind()}.
+                  arity := pos_integer(), kind := kind(), key := atom()}.
 -export_type([hook/0, hook_point/0]).
 
 %% Index order is the SDK's `Hook` order; `emqx_extension_hook_driver`
@@ -41,10 +41,21 @@
 all() ->
     {Hooks, _} = lists:mapfoldl(
                    fun({Point, Callback, Arity, Kind}, Index) ->
+                           "on_" ++ Key = atom_to_list(Callback),
                            {#{point => Point, index => Index, callback => Callback,
-                              arity => Arity, kind => Kind}, Index + 1}
+                              arity => Arity, kind => Kind, key => list_to_atom(Key)},
+                            Index + 1}
                    end, 0, ?HOOKS),
     Hooks.
+
+%% @doc The hook named `Key' the way the original plugin and its config
+%% name hooks (`client_check_acl').
+-spec by_key(atom()) -> {ok, hook()} | {error, {unknown_hook, atom()}}.
+by_key(Key) ->
+    case [H || H = #{key := K} <- all(), K =:= Key] of
+        [Hook] -> {ok, Hook};
+        [] -> {error, {unknown_hook, Key}}
+    end.
 
 %% @doc The hook whose broker name is `Name` (as a binary, the way the NIF
 %% reports it), without creating an atom.

@@ -5,9 +5,8 @@
 %% of that module. So each driver gets a module of that name, made here at
 %% enable time, holding:
 %%
-%% - the NIF stubs the library replaces (`hook_names/0`, `driver_init/2`,
-%%   `driver_deinit/1`, `driver_call/4`, `driver_call_dirty_cpu/4`,
-%%   `driver_call_dirty_io/4`) and `'$load_nif'/1`, which loads it;
+%% - the NIF stubs the library replaces (see the SDK's `runtime` module
+%%   for what each does) and `'$load_nif'/1`, which loads it;
 %% - one broker callback per hook, `on_client_connect/3` and so on: the
 %%   broker keys callbacks by `{Module, Function}`, so two drivers can only
 %%   hook the same point from two modules.
@@ -15,9 +14,10 @@
 
 -export([forms/1, load/1]).
 
--define(NIFS, [{hook_names, 0}, {driver_init, 2}, {driver_deinit, 1},
-               {driver_call, 4}, {driver_call_dirty_cpu, 4},
-               {driver_call_dirty_io, 4}]).
+-define(NIFS, [{hook_names, 0}, {driver_init, 3}, {driver_deinit, 1},
+               {driver_call, 4}, {driver_call_dirty_cpu, 4}, {driver_call_dirty_io, 4},
+               {driver_submit, 5}, {driver_abandon, 1}, {driver_cast, 3},
+               {driver_stats, 1}, {driver_queue_depth, 1}]).
 
 %% @doc Compiles and loads the stub module `Module` (which must not be loaded).
 -spec load(module()) -> ok | {error, term()}.

@@ -1,4 +1,5 @@
-%% @doc The plugin's supervisor: the driver registry.
+%% @doc The plugin's supervisor: the reporter, then the driver registry
+%% (whose drivers report to it).
 -module(emqx_extension_hook_sup).
 
 -behaviour(supervisor).
@@ -12,10 +13,13 @@ start_link() ->
 
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
+    Reporter = #{id => emqx_extension_hook_reporter,
+                 start => {emqx_extension_hook_reporter, start_link, []},
+                 restart => permanent, shutdown => 5000, type => worker},
     Registry = #{id => emqx_extension_hook_drivers,
                  start => {emqx_extension_hook_drivers, start_link, []},
                  restart => permanent,
                  %% Disabling a driver waits for its calls in flight.
                  shutdown => 30000,
                  type => worker},
-    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Registry]}}.
+    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, Registry]}}.

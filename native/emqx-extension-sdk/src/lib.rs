@@ -54,7 +54,7 @@ pub mod topic;
 mod types;
 
 pub use decision::*;
-pub use hook::{Context, Hook, HookSet, HookSpec};
+pub use hook::{Context, Hook, HookSet, HookSpec, Mode};
 pub use topic::{TopicFilter, TopicFilterError};
 pub use types::*;
 
@@ -191,7 +191,8 @@ pub trait Handler: Send + Sync + 'static {
     /// the broker hooks are removed (calls already running may still finish).
     fn deinit(&self) {}
 
-    /// Topic filters for the message hooks; by default every message.
+    /// Topic filters for the message hooks (by default every message) and
+    /// where each fold hook runs (by default [`Mode::Pool`]).
     fn hook_spec(&self) -> HookSpec {
         HookSpec::new()
     }

@@ -1,0 +1,191 @@
+//! Decodes a hook's arguments, asks the handler, and encodes its decision
+//! as the broker's return value.
+
+use super::{CallError, Core};
+use crate::decision::FilterDecision;
+use crate::decode;
+use crate::encode;
+use crate::hook::{Context, Hook};
+use crate::Handler;
+use rustler::types::tuple::get_tuple;
+use rustler::{Env, Term};
+
+/// Decodes `args` for `hook`, asks the handler, and encodes its decision
+/// as the broker's return value.
+pub(crate) fn dispatch<'a>(
+    env: Env<'a>,
+    driver: &Core,
+    hook: Hook,
+    args: Term<'a>,
+    ctx: &Context,
+) -> Result<Term<'a>, CallError> {
+    let a =
+        get_tuple(args).map_err(|_| CallError::BadArg("hook arguments must be a tuple".into()))?;
+    let arg = |i: usize| -> Result<Term<'a>, CallError> {
+        a.get(i).copied().ok_or_else(|| {
+            CallError::BadArg(format!("{}: missing argument {}", hook.name(), i + 1))
+        })
+    };
+    let h = &*driver.handler;
+    let done = encode::unchanged(env);
+    Ok(match hook {
+        Hook::ClientConnect => {
+            let conn = decode::conn_info(arg(0)?)?;
+            let props = decode::properties(arg(1)?)?;
+            encode::connect(env, h.on_client_connect(&conn, &props, ctx))
+        }
+        Hook::ClientConnack => {
+            let conn = decode::conn_info(arg(0)?)?;
+            let reason = decode::reason(arg(1)?);
+            let props = decode::properties(arg(2)?)?;
+            h.on_client_connack(&conn, reason.as_str(), &props, ctx);
+            done
+        }
+        Hook::ClientConnected => {
+            h.on_client_connected(
+                &decode::client_info(arg(0)?)?,
+                &decode::conn_info(arg(1)?)?,
+                ctx,
+            );
+            done
+        }
+        Hook::ClientDisconnected => {
+            let client = decode::client_info(arg(0)?)?;
+            let reason = decode::reason(arg(1)?);
+            h.on_client_disconnected(&client, &reason, &decode::conn_info(arg(2)?)?, ctx);
+            done
+        }
+        Hook::ClientAuthenticate => {
+            let client = decode::client_info(arg(0)?)?;
+            let acc = arg(1)?;
+            let so_far = decode::auth_result(acc)?;
+            encode::authenticate(env, acc, h.on_client_authenticate(&client, so_far, ctx))?
+        }
+        Hook::ClientCheckAcl => {
+            let client = decode::client_info(arg(0)?)?;
+            let pubsub = decode::pubsub(arg(1)?)?;
+            let topic = decode::topic(arg(2)?)?;
+            let so_far =
+                rustler::Atom::from_term(arg(3)?).is_ok_and(|a| a == decode::atoms::allow());
+            encode::check_acl(
+                env,
+                h.on_client_check_acl(&client, pubsub, &topic, so_far, ctx),
+            )
+        }
+        Hook::ClientSubscribe => {
+            let client = decode::client_info(arg(0)?)?;
+            let props = decode::properties(arg(1)?)?;
+            let filters = decode::topic_filters(arg(2)?)?;
+            let mut decisions = Vec::with_capacity(filters.len());
+            for (filter, opts) in &filters {
+                let (filter, opts) = (decode::topic(*filter)?, decode::sub_opts(*opts)?);
+                let decision = h.on_client_subscribe(&client, &props, &filter, &opts, ctx);
+                decisions.push(match decision {
+                    FilterDecision::Rewrite(new) if new == filter => FilterDecision::Keep,
+                    other => other,
+                });
+            }
+            encode::subscribe(env, &filters, &decisions)?
+        }
+        Hook::ClientUnsubscribe => {
+            let client = decode::client_info(arg(0)?)?;
+            let props = decode::properties(arg(1)?)?;
+            for (filter, _) in decode::topic_filters(arg(2)?)? {
+                h.on_client_unsubscribe(&client, &props, &decode::topic(filter)?, ctx);
+            }
+            done
+        }
+        Hook::SessionCreated
+        | Hook::SessionResumed
+        | Hook::SessionDiscarded
+        | Hook::SessionTakeovered => {
+            let client = decode::client_info(arg(0)?)?;
+            let session = decode::session_info(arg(1)?)?;
+            let method = match hook {
+                Hook::SessionCreated => Handler::on_session_created,
+                Hook::SessionResumed => Handler::on_session_resumed,
+                Hook::SessionDiscarded => Handler::on_session_discarded,
+                _ => Handler::on_session_takeovered,
+            };
+            method(h, &client, &session, ctx);
+            done
+        }
+        Hook::SessionSubscribed | Hook::SessionUnsubscribed => {
+            let client = decode::client_info(arg(0)?)?;
+            let filter = decode::topic(arg(1)?)?;
+            let opts = decode::sub_opts(arg(2)?)?;
+            if hook == Hook::SessionSubscribed {
+                h.on_session_subscribed(&client, &filter, &opts, ctx);
+            } else {
+                h.on_session_unsubscribed(&client, &filter, &opts, ctx);
+            }
+            done
+        }
+        Hook::SessionTerminated => {
+            let client = decode::client_info(arg(0)?)?;
+            let reason = decode::reason(arg(1)?);
+            h.on_session_terminated(&client, &reason, &decode::session_info(arg(2)?)?, ctx);
+            done
+        }
+        Hook::MessagePublish => {
+            let msg_term = arg(0)?;
+            if !driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+                return Ok(done);
+            }
+            let fields = decode::message_fields(msg_term)?;
+            let decision = h.on_message_publish(&decode::message(msg_term)?, ctx);
+            encode::publish(env, &fields, &decision)?
+        }
+        Hook::MessageDelivered => {
+            let msg_term = arg(1)?;
+            if !driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+                return Ok(done);
+            }
+            let client = decode::client_info(arg(0)?)?;
+            let fields = decode::message_fields(msg_term)?;
+            let decision = h.on_message_delivered(&client, &decode::message(msg_term)?, ctx);
+            encode::delivered(env, &fields, &decision)
+        }
+        Hook::MessageAcked => {
+            let msg_term = arg(1)?;
+            if driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+                h.on_message_acked(
+                    &decode::client_info(arg(0)?)?,
+                    &decode::message(msg_term)?,
+                    ctx,
+                );
+            }
+            done
+        }
+        Hook::MessageDropped => {
+            let msg_term = arg(0)?;
+            if driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+                let node = dropped_by_node(arg(1)?);
+                let reason = decode::reason(arg(2)?);
+                h.on_message_dropped(&decode::message(msg_term)?, &node, &reason, ctx);
+            }
+            done
+        }
+    })
+}
+
+/// The node from `message.dropped`'s `#{node => Node}` argument.
+fn dropped_by_node(term: Term) -> String {
+    term.map_get(decode::atoms::node())
+        .ok()
+        .and_then(|n| decode::text(n).map(|t| t.into_owned()))
+        .unwrap_or_default()
+}
+
+/// The clientid an event belongs to: the key that keeps one client's
+/// events in order, and the name in reports. `None` if the arguments do
+/// not carry one.
+pub(crate) fn client_term<'a>(hook: Hook, args: Term<'a>) -> Option<Term<'a>> {
+    let first = *get_tuple(args).ok()?.first()?;
+    match hook {
+        Hook::MessagePublish | Hook::MessageDropped => {
+            decode::message_fields(first).ok().map(|f| f[3])
+        }
+        _ => first.map_get(decode::atoms::clientid()).ok(),
+    }
+}
