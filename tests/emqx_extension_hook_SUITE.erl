@@ -65,52 +65,15 @@ end_per_testcase(_Case, _Config) ->
 %%--------------------------------------------------------------------
 %% Helpers
 
-custom() ->
-    {custom, [{path, exhook_samples:library(emqx_example_custom_hook)}]}.
-
-gate() ->
-    {gate, [{path, exhook_samples:library(emqx_example_gatekeeper)}]}.
-
-recorder(Config, Extra) ->
-    File = filename:join(?config(priv_dir, Config),
-                         "record-" ++ integer_to_list(erlang:unique_integer([positive]))),
-    {{rec, [{path, exhook_samples:library(emqx_test_recorder)}, {record_to, File} | Extra]}, File}.
-
-start_plugin(Drivers) ->
-    stop_plugin(),
-    case application:load(?APP) of
-        ok -> ok;
-        {error, {already_loaded, ?APP}} -> ok
-    end,
-    ok = application:set_env(?APP, drivers, Drivers),
-    {ok, _} = application:ensure_all_started(?APP),
-    ok.
-
-stop_plugin() ->
-    _ = application:stop(?APP),
-    sync_hooks().
-
-%% `emqx_hooks:del/2' is a cast, as in EMQX; a call orders after it.
-sync_hooks() ->
-    _ = sys:get_state(emqx_hooks),
-    ok.
-
-recorded(File) ->
-    {ok, Bin} = file:read_file(File),
-    [L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>].
-
-%% Notifications are queued and handled after the hook returns: waits
-%% (up to 5 s) until the recorder has written `N' lines.
-await_recorded(File, N) ->
-    await_recorded(File, N, 500).
-
-await_recorded(File, N, 0) ->
-    ct:fail({recorded, N, expected, got, recorded(File)});
-await_recorded(File, N, Tries) ->
-    case length(recorded(File)) >= N of
-        true -> recorded(File);
-        false -> timer:sleep(10), await_recorded(File, N, Tries - 1)
-    end.
+custom() -> exhook_test_plugin:custom().
+gate() -> exhook_test_plugin:gate().
+recorder(Config, Extra) -> exhook_test_plugin:recorder(Config, Extra).
+start_plugin(Drivers) -> exhook_test_plugin:start(Drivers).
+stop_plugin() -> exhook_test_plugin:stop().
+sync_hooks() -> exhook_test_plugin:sync_hooks().
+recorded(File) -> exhook_test_plugin:recorded(File).
+await_recorded(File, N) -> exhook_test_plugin:await_recorded(File, N).
+points_with_callbacks() -> exhook_test_plugin:points_with_callbacks().
 
 recorded_line(File, Point) ->
     Prefix = <<(atom_to_binary(Point, utf8))/binary, " ">>,
@@ -123,9 +86,6 @@ assert_contains(Line, Parts) ->
     [?assertNotEqual(nomatch, binary:match(Line, unicode:characters_to_binary(P)), {P, Line})
      || P <- Parts],
     ok.
-
-points_with_callbacks() ->
-    [P || #{point := P} <- emqx_extension_hook_hooks:all(), emqx_hooks:lookup(P) =/= []].
 
 authenticate_sample() -> hd(exhook_samples:args('client.authenticate')).
 connect_sample() -> hd(exhook_samples:args('client.connect')).

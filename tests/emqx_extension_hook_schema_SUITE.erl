@@ -11,9 +11,19 @@
 %%   and `{translation, Target, Fun}' are taken.
 %% - src/cuttlefish_generator.erl: add_fuzzy_default/4 adds the mappings'
 %%   defaults for every $name that has some key set; transform_datatypes/2
-%%   converts the values; try_apply_translation/3 calls the translation
-%%   with the conf as `[{["exhook", "drivers", Name, Key], Value}]' and
+%%   converts the values (find_mapping/2 picks each key's mapping);
+%%   try_apply_translation/3 calls the translation with the conf as
+%%   `[{["exhook", "drivers", Name, Key], Value}]' (and
+%%   `{["exhook", "drivers", Name, "hook", Hook, "mode"], Mode}') and
 %%   turns `throw({invalid, Reason})' into translation_invalid_configuration.
+%% - src/cuttlefish_variable.erl (basho/cuttlefish; Kyorai/cuttlefish the
+%%   same): is_fuzzy_match/2 matches every `$' word of a mapping variable
+%%   against any one word of a key of the same length, so
+%%   `exhook.drivers.$name.hook.$hook.mode' works with its two variables;
+%%   fuzzy_matches/2 keeps only the first binding of a key ($name), which
+%%   is what get_possible_values_for_fuzzy_matches/2 collects names from;
+%%   replace_match/2 puts that one name in place of every `$' word when a
+%%   default is added (so a two-variable mapping must have no default).
 %% tests/cuttlefish.erl and tests/cuttlefish_variable.erl stand in for the
 %% cuttlefish functions the translation calls.
 -module(emqx_extension_hook_schema_SUITE).
@@ -27,21 +37,32 @@
 -define(ROOT, root()).
 -define(SCHEMA, filename:join([?ROOT, "erlang", "priv", "emqx_extension_hook.schema"])).
 -define(CONF, filename:join([?ROOT, "erlang", "etc", "emqx_extension_hook.conf"])).
+-define(MODE_DT, {enum, [inline, dirty_cpu, dirty_io, pool]}).
+-define(FOLD_HOOKS, ["client_connect", "client_authenticate", "client_check_acl",
+                     "client_subscribe", "message_publish", "message_delivered"]).
 
 all() ->
     [schema_parses_as_cuttlefish_reads_it,
      every_mapping_is_a_4_tuple_targeting_drivers_env,
      one_arity_1_translation_for_drivers_env,
      two_listed_drivers_come_out_in_listed_order,
-     unset_keys_get_defaults_5s_8_deny_and_no_init_module,
+     unset_keys_get_defaults_5s_8_1024_deny_and_no_init_module_or_mode,
      mapping_defaults_added_by_cuttlefish_give_the_same_env,
+     every_conf_key_finds_exactly_one_mapping_as_cuttlefish_does,
+     two_variable_mapping_has_no_default_and_adds_none,
+     driver_wide_mode_is_emitted_only_when_set,
+     per_hook_modes_are_emitted_sorted_by_hook,
+     per_hook_mode_of_every_fold_hook_and_of_no_other,
+     per_hook_mode_on_a_notification_hook_is_invalid_naming_the_key,
+     invalid_mode_value_is_rejected,
+     queue_capacity_defaults_to_1024_and_takes_a_custom_value,
      unset_driver_list_gives_empty_list,
      listed_driver_without_path_is_invalid_naming_it,
      configured_but_unlisted_driver_is_not_enabled,
      init_module_text_becomes_atom,
      driver_names_split_on_commas_and_blanks,
      driver_listed_twice_is_invalid,
-     non_positive_call_timeout_or_pool_size_is_invalid,
+     non_positive_call_timeout_pool_size_or_queue_capacity_is_invalid,
      every_driver_key_of_conf_file_has_a_mapping,
      default_conf_file_enables_no_driver,
      conf_file_examples_give_env_the_config_module_accepts].
@@ -60,7 +81,7 @@ schema_parses_as_cuttlefish_reads_it(_) ->
 
 every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     Mappings = [T || T <- schema(), element(1, T) =:= mapping],
-    ?assertEqual(6, length(Mappings)),
+    ?assertEqual(9, length(Mappings)),
     lists:foreach(
       fun(M) ->
               %% emqx/cuttlefish cuttlefish_schema:parse_schema/3 takes
@@ -72,7 +93,8 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
               ?assert(is_list(Attrs)),
               [?assertMatch({_, _}, A) || A <- Attrs],
               DT = proplists:get_value(datatype, Attrs),
-              ?assert(lists:member(DT, [string, integer, {duration, ms}, {enum, [ignore, deny]}]),
+              ?assert(lists:member(DT, [string, integer, {duration, ms}, {enum, [ignore, deny]},
+                                        ?MODE_DT]),
                       {Var, DT}),
               case proplists:get_value(default, Attrs) of
                   undefined -> ok;
@@ -85,10 +107,19 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
                              "exhook.drivers.$name.init_module",
                              "exhook.drivers.$name.call_timeout",
                              "exhook.drivers.$name.pool_size",
-                             "exhook.drivers.$name.failed_action"]), Vars),
-    %% Defaults as documented; path and the driver list have none.
+                             "exhook.drivers.$name.queue_capacity",
+                             "exhook.drivers.$name.failed_action",
+                             "exhook.drivers.$name.mode",
+                             "exhook.drivers.$name.hook.$hook.mode"]), Vars),
+    %% Both modes are cuttlefish enums of the four modes.
+    ?assertEqual([?MODE_DT, ?MODE_DT],
+                 [proplists:get_value(datatype, A) || {mapping, V, _, A} <- Mappings,
+                                                      lists:suffix(".mode", V)]),
+    %% Defaults as documented; path, init_module, the modes and the driver
+    %% list have none.
     ?assertEqual(#{"exhook.drivers.$name.call_timeout" => "5s",
                    "exhook.drivers.$name.pool_size" => 8,
+                   "exhook.drivers.$name.queue_capacity" => 1024,
                    "exhook.drivers.$name.failed_action" => "deny"},
                  maps:from_list([{V, D} || {mapping, V, _, A} <- Mappings,
                                            {default, D} <- A])).
@@ -112,10 +143,12 @@ two_listed_drivers_come_out_in_listed_order(_) ->
                                 {init_module, my_auth},
                                 {call_timeout, 2000},
                                 {pool_size, 4},
+                                {queue_capacity, 1024},
                                 {failed_action, deny}]},
                         {audit, [{path, "/x/libaudit.so"},
                                  {call_timeout, 500},
                                  {pool_size, 2},
+                                 {queue_capacity, 1024},
                                  {failed_action, ignore}]}]},
                  translate(Conf)),
     %% The conf's key order does not matter, only the list's.
@@ -123,14 +156,16 @@ two_listed_drivers_come_out_in_listed_order(_) ->
                  translate(lists:keystore(["exhook", "drivers"], 1, lists:reverse(Conf),
                                           {["exhook", "drivers"], "audit,auth"}))).
 
-unset_keys_get_defaults_5s_8_deny_and_no_init_module(_) ->
+unset_keys_get_defaults_5s_8_1024_deny_and_no_init_module_or_mode(_) ->
     Conf = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
-    ?assertEqual({set, [{auth, [{path, "/x/libauth.so"},
-                                {call_timeout, 5000},
-                                {pool_size, 8},
-                                {failed_action, deny}]}]},
-                 translate(Conf)).
+    Expected = {set, [{auth, [{path, "/x/libauth.so"},
+                              {call_timeout, 5000},
+                              {pool_size, 8},
+                              {queue_capacity, 1024},
+                              {failed_action, deny}]}]},
+    ?assertEqual(Expected, translate(Conf)),
+    ?assertEqual(Expected, translate(add_defaults(Conf))).
 
 mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
     Raw = [{["exhook", "drivers"], "auth"},
@@ -140,8 +175,15 @@ mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
                                            WithDefaults)),
     ?assertEqual(8, proplists:get_value(["exhook", "drivers", "auth", "pool_size"],
                                         WithDefaults)),
+    ?assertEqual(1024, proplists:get_value(["exhook", "drivers", "auth", "queue_capacity"],
+                                           WithDefaults)),
     ?assertEqual(deny, proplists:get_value(["exhook", "drivers", "auth", "failed_action"],
                                            WithDefaults)),
+    %% No default for either mode: absent means the handler decides.
+    ?assertEqual(lists:sort(["call_timeout", "failed_action", "path", "pool_size",
+                             "queue_capacity"]),
+                 lists:sort([K || {["exhook", "drivers", "auth" | K0], _} <- WithDefaults,
+                                  K <- [string:join(K0, ".")]])),
     ?assertEqual(translate(Raw), translate(WithDefaults)).
 
 unset_driver_list_gives_empty_list(_) ->
@@ -164,6 +206,199 @@ listed_driver_without_path_is_invalid_naming_it(_) ->
     {error, {translation_invalid_configuration, {?TARGET, Reason2}}} =
         translate([{["exhook", "drivers"], "ghost"}]),
     ?assertNotEqual(nomatch, string:find(Reason2, "driver ghost ")).
+
+every_conf_key_finds_exactly_one_mapping_as_cuttlefish_does(_) ->
+    %% cuttlefish_generator:find_mapping/2 wants one strict match or else
+    %% exactly one fuzzy match; the two-variable mapping must not overlap
+    %% with any other.
+    Keys = [["exhook", "drivers"]] ++
+        [["exhook", "drivers", "auth", K] || K <- ["path", "init_module", "call_timeout",
+                                                   "pool_size", "queue_capacity",
+                                                   "failed_action", "mode"]] ++
+        [["exhook", "drivers", "auth", "hook", H, "mode"] || H <- ?FOLD_HOOKS] ++
+        %% Names that look like keys are still names.
+        [["exhook", "drivers", "hook", "mode"],
+         ["exhook", "drivers", "mode", "hook", "client_connect", "mode"]],
+    [?assertMatch({ok, _}, find_mapping(K), K) || K <- Keys],
+    {ok, {mapping, HookVar, _, _}} =
+        find_mapping(["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"]),
+    ?assertEqual("exhook.drivers.$name.hook.$hook.mode", HookVar),
+    {ok, {mapping, DriverVar, _, _}} = find_mapping(["exhook", "drivers", "hook", "mode"]),
+    ?assertEqual("exhook.drivers.$name.mode", DriverVar),
+    %% Both variables bind, in order (cuttlefish_variable:extract_first_match/2).
+    ?assertEqual([{"$name", "auth"}, {"$hook", "client_check_acl"}],
+                 bindings(string:split(HookVar, ".", all),
+                          ["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"])),
+    %% A key of another length or another fixed word has no mapping:
+    %% cuttlefish refuses it (unknown_variable).
+    [?assertEqual(error, find_mapping(K), K)
+     || K <- [["exhook", "drivers", "auth", "hook", "mode"],
+              ["exhook", "drivers", "auth", "hooks", "client_connect", "mode"],
+              ["exhook", "drivers", "auth", "hook", "client_connect", "pool_size"]]].
+
+two_variable_mapping_has_no_default_and_adds_none(_) ->
+    %% cuttlefish_variable:replace_match/2 replaces every `$' word with the
+    %% one name found: a default here would be added as
+    %% exhook.drivers.auth.hook.auth.mode, a key nobody set.
+    [{mapping, _, _, Attrs}] = [M || {mapping, "exhook.drivers.$name.hook.$hook.mode", _, _} = M
+                                         <- schema()],
+    ?assertEqual(undefined, proplists:get_value(default, Attrs)),
+    ?assertEqual(["exhook", "drivers", "auth", "hook", "auth", "mode"],
+                 replace_match(["exhook", "drivers", "$name", "hook", "$hook", "mode"], "auth")),
+    %% Every fuzzy mapping has the one prefix `exhook.drivers' then $name,
+    %% so the names cuttlefish collects are driver names.
+    [?assertMatch(["exhook", "drivers", "$name" | _], string:split(V, ".", all), V)
+     || {mapping, V, _, _} <- schema(), string:find(V, "$") =/= nomatch],
+    %% A driver with only a per-hook mode set still gets the defaults of
+    %% its other keys, and nothing else.
+    Conf = [{["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"], inline}],
+    ?assertEqual(lists:sort(Conf ++ [{["exhook", "drivers", "auth", "call_timeout"], 5000},
+                                     {["exhook", "drivers", "auth", "pool_size"], 8},
+                                     {["exhook", "drivers", "auth", "queue_capacity"], 1024},
+                                     {["exhook", "drivers", "auth", "failed_action"], deny}]),
+                 lists:sort(add_defaults(Conf))).
+
+driver_wide_mode_is_emitted_only_when_set(_) ->
+    Base = [{["exhook", "drivers"], "auth, audit"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"},
+            {["exhook", "drivers", "audit", "path"], "/x/libaudit.so"}],
+    [begin
+         Conf = add_defaults([{["exhook", "drivers", "auth", "mode"], Mode} | Base]),
+         {set, [{auth, Auth}, {audit, Audit}]} = translate(Conf),
+         ?assertEqual([{mode, Mode}], [KV || {mode, _} = KV <- Auth]),
+         %% After the others, as the config module documents the shape.
+         ?assertEqual({mode, Mode}, lists:last(Auth)),
+         ?assertEqual(false, lists:keymember(modes, 1, Auth)),
+         %% Another driver's mode is its own.
+         ?assertEqual(false, lists:keymember(mode, 1, Audit))
+     end || Mode <- [inline, dirty_cpu, dirty_io, pool]],
+    %% From conf file text, through the enum datatype.
+    {set, [{auth, Auth2}, _]} =
+        translate(add_defaults(convert_conf(
+                                 Base ++ [{["exhook", "drivers", "auth", "mode"], "dirty_io"}]))),
+    ?assertEqual(dirty_io, proplists:get_value(mode, Auth2)).
+
+per_hook_modes_are_emitted_sorted_by_hook(_) ->
+    Text = [{["exhook", "drivers"], "auth, audit"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"},
+            {["exhook", "drivers", "auth", "mode"], "dirty_io"},
+            {["exhook", "drivers", "auth", "hook", "message_publish", "mode"], "pool"},
+            {["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"], "inline"},
+            {["exhook", "drivers", "auth", "hook", "client_authenticate", "mode"], "dirty_cpu"},
+            {["exhook", "drivers", "audit", "path"], "/x/libaudit.so"},
+            %% Another driver's, and an unlisted driver's, are their own.
+            {["exhook", "drivers", "audit", "hook", "client_connect", "mode"], "inline"},
+            {["exhook", "drivers", "spare", "hook", "session_created", "mode"], "inline"}],
+    {set, [{auth, Auth}, {audit, Audit}]} = translate(add_defaults(convert_conf(Text))),
+    ?assertEqual([{path, "/x/libauth.so"},
+                  {call_timeout, 5000},
+                  {pool_size, 8},
+                  {queue_capacity, 1024},
+                  {failed_action, deny},
+                  {mode, dirty_io},
+                  {modes, [{client_authenticate, dirty_cpu},
+                           {client_check_acl, inline},
+                           {message_publish, pool}]}], Auth),
+    ?assertEqual([{client_connect, inline}], proplists:get_value(modes, Audit)),
+    ?assertEqual(undefined, proplists:get_value(mode, Audit)),
+    %% The conf's order does not matter.
+    ?assertEqual({set, [{auth, Auth}, {audit, Audit}]},
+                 translate(add_defaults(convert_conf(lists:reverse(Text))))),
+    %% No per-hook mode: no `modes' at all.
+    {set, [{auth, Plain}, _]} =
+        translate(add_defaults(convert_conf([KV || {K, _} = KV <- Text,
+                                                   not lists:member("hook", K)]))),
+    ?assertEqual(false, lists:keymember(modes, 1, Plain)).
+
+per_hook_mode_of_every_fold_hook_and_of_no_other(_) ->
+    %% The schema's fold hooks are the plugin's: the hooks called as folds,
+    %% named as in the config (`client.check_acl' -> client_check_acl).
+    Hooks = [{Key, Kind} || #{callback := Callback, kind := Kind} <- emqx_extension_hook_hooks:all(),
+                            "on_" ++ Key <- [atom_to_list(Callback)]],
+    ?assertEqual(19, length(Hooks)),
+    ?assertEqual(lists:sort(?FOLD_HOOKS), lists:sort([K || {K, fold} <- Hooks])),
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    lists:foreach(
+      fun({Hook, fold}) ->
+              {set, [{auth, Opts}]} =
+                  translate([{["exhook", "drivers", "auth", "hook", Hook, "mode"], inline} | Base]),
+              ?assertEqual([{list_to_atom(Hook), inline}], proplists:get_value(modes, Opts));
+         ({Hook, notify}) ->
+              ?assertMatch({error, {translation_invalid_configuration, {?TARGET, _}}},
+                           translate([{["exhook", "drivers", "auth", "hook", Hook, "mode"], pool}
+                                      | Base]), Hook)
+      end, Hooks).
+
+per_hook_mode_on_a_notification_hook_is_invalid_naming_the_key(_) ->
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    Conf = add_defaults(convert_conf(
+                          Base ++
+                              [{["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"],
+                                "inline"},
+                               {["exhook", "drivers", "auth", "hook", "session_created", "mode"],
+                                "inline"}])),
+    {error, {translation_invalid_configuration, {?TARGET, Reason}}} = translate(Conf),
+    ct:log("~ts", [Reason]),
+    ?assert(io_lib:printable_list(Reason)),
+    ?assert(lists:prefix("exhook.drivers.auth.hook.session_created.mode: session_created "
+                         "is not a fold hook; notification hooks are always queued", Reason),
+            Reason),
+    %% The message names the hooks that take a mode.
+    [?assertNotEqual(nomatch, string:find(Reason, H)) || H <- ?FOLD_HOOKS],
+    %% A hook that does not exist: the same.
+    {error, {translation_invalid_configuration, {?TARGET, Reason2}}} =
+        translate([{["exhook", "drivers", "auth", "hook", "client_chek_acl", "mode"], inline}
+                   | Base]),
+    ?assertNotEqual(nomatch, string:find(Reason2, "exhook.drivers.auth.hook.client_chek_acl.mode")).
+
+invalid_mode_value_is_rejected(_) ->
+    %% cuttlefish converts the conf text with the mapping's enum datatype
+    %% (cuttlefish_datatypes:from_string/2) before any translation runs: a
+    %% value outside the enum stops it there (transform_datatypes). Both
+    %% mappings declare the enum of the four modes.
+    lists:foreach(
+      fun(Key) ->
+              {ok, {mapping, _, _, Attrs}} = find_mapping(Key),
+              DT = proplists:get_value(datatype, Attrs),
+              ?assertEqual(?MODE_DT, DT),
+              [?assertEqual({ok, list_to_atom(M)}, convert(M, DT))
+               || M <- ["inline", "dirty_cpu", "dirty_io", "pool"]],
+              [?assertMatch({error, _}, convert(Bad, DT), Bad)
+               || Bad <- ["fast", "Inline", "dirty", "", "ignore"]]
+      end,
+      [["exhook", "drivers", "auth", "mode"],
+       ["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"]]),
+    %% A translation given a value no enum would give (a config made some
+    %% other way) refuses it too, naming the key.
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    lists:foreach(
+      fun({Key, Name}) ->
+              {error, {translation_invalid_configuration, {?TARGET, Reason}}} =
+                  translate([{Key, fast} | Base]),
+              ?assertNotEqual(nomatch, string:find(Reason, Name)),
+              ?assertNotEqual(nomatch, string:find(Reason, "fast"))
+      end,
+      [{["exhook", "drivers", "auth", "mode"], "exhook.drivers.auth.mode"},
+       {["exhook", "drivers", "auth", "hook", "client_connect", "mode"],
+        "exhook.drivers.auth.hook.client_connect.mode"}]).
+
+queue_capacity_defaults_to_1024_and_takes_a_custom_value(_) ->
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    Capacity = fun(Conf) ->
+                       {set, [{auth, Opts}]} = translate(Conf),
+                       proplists:get_value(queue_capacity, Opts)
+               end,
+    ?assertEqual(1024, Capacity(Base)),
+    ?assertEqual(1024, Capacity(add_defaults(Base))),
+    ?assertEqual(1, Capacity([{["exhook", "drivers", "auth", "queue_capacity"], 1} | Base])),
+    ?assertEqual(65536, Capacity(add_defaults(convert_conf(
+                                                Base ++
+                                                    [{["exhook", "drivers", "auth",
+                                                       "queue_capacity"], "65536"}])))).
 
 configured_but_unlisted_driver_is_not_enabled(_) ->
     Conf = [{["exhook", "drivers"], "auth"},
@@ -194,7 +429,7 @@ driver_listed_twice_is_invalid(_) ->
     {error, {translation_invalid_configuration, {?TARGET, Reason}}} = translate(Conf),
     ?assertNotEqual(nomatch, string:find(Reason, "driver auth ")).
 
-non_positive_call_timeout_or_pool_size_is_invalid(_) ->
+non_positive_call_timeout_pool_size_or_queue_capacity_is_invalid(_) ->
     Base = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     lists:foreach(
@@ -203,18 +438,25 @@ non_positive_call_timeout_or_pool_size_is_invalid(_) ->
                   translate([{["exhook", "drivers", "auth", Key], Value} | Base]),
               ?assertNotEqual(nomatch, string:find(Reason, "exhook.drivers.auth." ++ Key))
       end,
-      [{"call_timeout", 0}, {"pool_size", 0}, {"pool_size", -1}]).
+      [{"call_timeout", 0}, {"pool_size", 0}, {"pool_size", -1},
+       {"queue_capacity", 0}, {"queue_capacity", -1}]).
 
 every_driver_key_of_conf_file_has_a_mapping(_) ->
     Patterns = [string:split(V, ".", all) || {mapping, V, _, _} <- schema()],
     Keys = [K || {K, _} <- conf_file(all)],
     DriverKeys = [K || ["exhook", "drivers" | _] = K <- Keys],
-    %% The file documents the list and all five keys of a driver.
+    %% The file documents the list and every key of a driver, the
+    %% per-hook mode included.
     ?assert(lists:member(["exhook", "drivers"], DriverKeys)),
-    ?assertEqual(["call_timeout", "failed_action", "init_module", "path", "pool_size"],
+    ?assertEqual(["call_timeout", "failed_action", "init_module", "mode", "path", "pool_size",
+                  "queue_capacity"],
                  lists:usort([Key || ["exhook", "drivers", "custom", Key] <- DriverKeys])),
+    ?assertEqual([["exhook", "drivers", "custom", "hook", "client_check_acl", "mode"]],
+                 [K || ["exhook", "drivers", "custom", "hook" | _] = K <- DriverKeys]),
     ?assertEqual(Keys, DriverKeys),
-    [?assert(lists:any(fun(P) -> matches(K, P) end, Patterns), K) || K <- Keys].
+    [?assert(lists:any(fun(P) -> matches(K, P) end, Patterns), K) || K <- Keys],
+    %% ... and exactly one, as cuttlefish_generator:find_mapping/2 needs.
+    [?assertMatch({ok, _}, find_mapping(K), K) || K <- Keys].
 
 default_conf_file_enables_no_driver(_) ->
     ?assertEqual([], conf_file(active)),
@@ -233,19 +475,29 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                                 {init_module, emqx_example_gatekeeper},
                                 {call_timeout, 500},
                                 {pool_size, 8},
-                                {failed_action, ignore}]},
+                                {queue_capacity, 256},
+                                {failed_action, ignore},
+                                {mode, inline}]},
                   {custom, [{path, "etc/plugins/emqx_extension_hook/priv/"
                                    "libemqx_example_custom_hook.so"},
                             {init_module, emqx_example_custom_hook},
                             {call_timeout, 5000},
                             {pool_size, 8},
-                            {failed_action, deny}]}], Env),
+                            {queue_capacity, 1024},
+                            {failed_action, deny},
+                            {mode, pool},
+                            {modes, [{client_check_acl, inline}]}]}], Env),
     %% The consumer of the env takes it as it is.
     lists:foldl(
       fun({_Name, Raw}, Pos) ->
               {ok, Opts} = emqx_extension_hook_config:parse(Raw, Pos),
               ?assertEqual(proplists:get_value(init_module, Raw), maps:get(init_module, Opts)),
               ?assertEqual(proplists:get_value(call_timeout, Raw), maps:get(call_timeout, Opts)),
+              ?assertEqual(proplists:get_value(queue_capacity, Raw),
+                           maps:get(queue_capacity, Opts, undefined)),
+              ?assertEqual(proplists:get_value(mode, Raw), maps:get(mode, Opts, undefined)),
+              ?assertEqual(length(proplists:get_value(modes, Raw, [])),
+                           maps:size(maps:get(modes, Opts, #{}))),
               Pos + 1
       end, 0, Env),
     %% The paths name the example libraries of priv/ (built by `make
@@ -306,18 +558,62 @@ translate(Conf) ->
             {error, {translation_unknown_error, {?TARGET, {Class, Error}}}}
     end.
 
-%% As cuttlefish_generator:add_defaults/2 for this schema's fuzzy
-%% mappings: for every driver name with some key set, each mapping
-%% default (converted by its datatype) for the keys not set.
+%% As cuttlefish_generator:add_defaults/2: the names are the first
+%% binding ($name) of every conf key that matches a fuzzy mapping
+%% (get_possible_values_for_fuzzy_matches/2, cuttlefish_variable:
+%% fuzzy_matches/2); for each fuzzy mapping with a default and each name,
+%% the default (converted by its datatype, as transform_datatypes/2 later
+%% does) under the mapping's variable with every `$' word replaced by the
+%% name (cuttlefish_variable:replace_match/2), unless that key is set. A
+%% strict mapping's default is added when its key is not set. All fuzzy
+%% mappings here share the prefix `exhook.drivers' (checked by
+%% two_variable_mapping_has_no_default_and_adds_none).
 add_defaults(Conf) ->
-    Names = lists:usort([N || {["exhook", "drivers", N, _], _} <- Conf]),
-    Defaults = [{["exhook", "drivers", N, Key], Value}
-                || {mapping, Var, _, Attrs} <- schema(),
-                   ["exhook", "drivers", "$name", Key] <- [string:split(Var, ".", all)],
+    Mappings = [{string:split(V, ".", all), Attrs} || {mapping, V, _, Attrs} <- schema()],
+    Names = lists:usort([Name || {Var, _} <- Mappings, is_fuzzy(Var),
+                                 {Key, _} <- Conf,
+                                 [{_, Name} | _] <- [bindings(Var, Key)]]),
+    Defaults = [{Key, Value}
+                || {Var, Attrs} <- Mappings,
                    {default, Default} <- Attrs,
                    {ok, Value} <- [convert(Default, proplists:get_value(datatype, Attrs))],
-                   N <- Names],
+                   Key <- case is_fuzzy(Var) of
+                              true -> [replace_match(Var, N) || N <- Names];
+                              false -> [Var]
+                          end],
     Conf ++ [D || {K, _} = D <- Defaults, not lists:keymember(K, 1, Conf)].
+
+is_fuzzy(Var) ->
+    lists:any(fun("$" ++ _) -> true; (_) -> false end, Var).
+
+%% As cuttlefish_variable:extract_first_match/2: the bindings of the `$'
+%% words of variable `Var' in key `Key', in order, or nomatch.
+bindings(Var, Key) when length(Var) =:= length(Key) ->
+    bindings(Var, Key, []);
+bindings(_, _) ->
+    nomatch.
+
+bindings([], [], Acc) -> lists:reverse(Acc);
+bindings(["$" ++ _ = V | Var], [W | Key], Acc) -> bindings(Var, Key, [{V, W} | Acc]);
+bindings([W | Var], [W | Key], Acc) -> bindings(Var, Key, Acc);
+bindings(_, _, _) -> nomatch.
+
+%% As cuttlefish_variable:replace_match/2: every `$' word becomes `Sub'.
+replace_match(Var, Sub) ->
+    [case W of "$" ++ _ -> Sub; _ -> W end || W <- Var].
+
+%% As cuttlefish_generator:find_mapping/2: the mapping whose variable is
+%% `Key', or else the one mapping that fuzzily matches it; error if none
+%% or more than one.
+find_mapping(Key) ->
+    Mappings = [M || {mapping, _, _, _} = M <- schema()],
+    Strict = [M || {mapping, V, _, _} = M <- Mappings, string:split(V, ".", all) =:= Key],
+    Fuzzy = [M || {mapping, V, _, _} = M <- Mappings, matches(Key, string:split(V, ".", all))],
+    case {Strict, Fuzzy} of
+        {[M], _} -> {ok, M};
+        {[], [M]} -> {ok, M};
+        _ -> error
+    end.
 
 %% Conf file settings as conf_parse reads them: `key = value', the value
 %% with trailing blanks stripped. `active' are the settings cuttlefish
@@ -378,7 +674,8 @@ convert(Value, DT) ->
     {error, {unsupported, Value, DT}}.
 
 %% Whether conf key `Key' (a list of words) is a mapping variable `Var'
-%% (words, `$name' matching any one word).
+%% (words, each `$' word, `$name' or `$hook', matching any one word), as
+%% cuttlefish_variable:is_fuzzy_match/2.
 matches(Key, Var) when length(Key) =:= length(Var) ->
     lists:all(fun({K, "$" ++ _}) -> K =/= "";
                  ({K, V}) -> K =:= V

@@ -159,6 +159,9 @@ do_enable(Name, {ok, Opts}, Enabled) ->
 do_disable(#enabled{driver = Driver, hooks = Hooks}) ->
     [unhook(Driver, H) || H <- Hooks],
     emqx_extension_hook_driver:unload(Driver),
+    %% The VM unloads the library once the last reference to the driver's
+    %% resource is collected; this process held one until now.
+    erlang:garbage_collect(),
     logger:info("exhook driver ~ts disabled", [Driver#exhook_driver.name]),
     ok.
 

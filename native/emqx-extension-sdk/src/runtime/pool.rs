@@ -8,9 +8,12 @@
 //! burst of calls does not pay for waking it each time; a sleeping worker
 //! costs the caller a wake-up.
 //!
-//! Only std locks here: parking_lot keeps per-thread data with a
-//! destructor, and a thread-local destructor registered on a VM scheduler
-//! thread pins this library in memory after the VM unloads it.
+//! A thread-local destructor registered on a VM scheduler thread pins this
+//! library in memory after the VM unloads it (glibc will not unmap a
+//! library while a live thread holds such a destructor). Hence: only std
+//! locks here (parking_lot keeps per-thread data), and the workers are
+//! spawned from a short-lived thread of our own (`std::thread::spawn`
+//! leaves per-thread data on the spawning thread).
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -70,26 +73,29 @@ impl<J: Send + 'static> Pool<J> {
             stopping: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
         });
-        let mut senders = Vec::with_capacity(config.workers);
-        let mut workers = Vec::with_capacity(config.workers);
-        for i in 0..config.workers.max(1) {
-            let (tx, rx) = crossbeam_channel::bounded(config.capacity.max(1));
-            let (work, shared, spin) = (Arc::clone(&work), Arc::clone(&shared), config.spin);
-            let spawned = std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || worker_loop(&rx, &*work, &shared, spin));
-            match spawned {
-                Ok(handle) => {
-                    senders.push(tx);
-                    workers.push(handle);
-                }
-                Err(e) => {
-                    drop(senders);
-                    join_all(workers);
-                    return Err(e);
+        let (senders, workers) = on_own_thread(|| {
+            let mut senders = Vec::with_capacity(config.workers);
+            let mut workers = Vec::with_capacity(config.workers);
+            for i in 0..config.workers.max(1) {
+                let (tx, rx) = crossbeam_channel::bounded(config.capacity.max(1));
+                let (work, shared, spin) = (Arc::clone(&work), Arc::clone(&shared), config.spin);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || worker_loop(&rx, &*work, &shared, spin));
+                match spawned {
+                    Ok(handle) => {
+                        senders.push(tx);
+                        workers.push(handle);
+                    }
+                    Err(e) => {
+                        drop(senders);
+                        join_all(workers);
+                        return Err(e);
+                    }
                 }
             }
-        }
+            Ok((senders, workers))
+        })??;
         Ok(Pool {
             senders: RwLock::new(senders),
             workers: Mutex::new(workers),
@@ -152,6 +158,52 @@ impl<J> Drop for Pool<J> {
                 .unwrap_or_else(PoisonError::into_inner),
         ));
     }
+}
+
+/// Runs `f` on a new plain OS thread (not one of the VM's, and not started
+/// by `std::thread`, which would leave per-thread data on this one) and
+/// returns its result.
+fn on_own_thread<R: Send, F: FnOnce() -> R + Send>(f: F) -> std::io::Result<R> {
+    struct Call<F, R> {
+        f: Option<F>,
+        out: Option<R>,
+    }
+    extern "C" fn trampoline<F: FnOnce() -> R, R>(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` is the `Call` on the stack of `on_own_thread`, which
+        // waits in pthread_join until this thread is done with it.
+        let call = unsafe { &mut *arg.cast::<Call<F, R>>() };
+        if let Some(f) = call.f.take() {
+            // A panic must not unwind out of an extern "C" function.
+            call.out = catch_unwind(AssertUnwindSafe(f)).ok();
+        }
+        std::ptr::null_mut()
+    }
+    let mut call = Call {
+        f: Some(f),
+        out: None,
+    };
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: `trampoline::<F, R>` matches pthread's start routine type and
+    // gets a pointer to `call`, which outlives the thread: it is joined
+    // below before `call` goes out of scope.
+    let rc = unsafe {
+        libc::pthread_create(
+            &mut thread,
+            std::ptr::null(),
+            trampoline::<F, R>,
+            (&mut call as *mut Call<F, R>).cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: `thread` was created above, joinable, and is joined once.
+    let rc = unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    call.out
+        .ok_or_else(|| std::io::Error::other("worker start-up panicked"))
 }
 
 fn join_all(workers: Vec<JoinHandle<()>>) {

@@ -4,7 +4,9 @@
 //! check that each hook reached the handler with the right data.
 //!
 //! It misbehaves on request, keyed by clientid (or message sender):
-//! `panic...` panics in the handler; `slow-MS...` sleeps MS milliseconds first.
+//! `panic...` panics in the handler; `slow-MS...` sleeps MS milliseconds
+//! first; `jitter...` sleeps 0 to 255 µs, varying from event to event, so
+//! that events handled in parallel finish out of order.
 
 use emqx_extension_sdk::*;
 use std::fmt::Write as _;
@@ -27,6 +29,12 @@ impl Recorder {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
             std::thread::sleep(Duration::from_millis(ms));
+        }
+        if client.starts_with("jitter") {
+            let spread = line
+                .bytes()
+                .fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b));
+            std::thread::sleep(Duration::from_micros(u64::from(spread)));
         }
         if client.starts_with("panic") {
             panic!("recorder asked to panic by {client}");
@@ -104,6 +112,12 @@ impl Handler for Recorder {
         Ok(Recorder {
             out: Mutex::new(out),
         })
+    }
+
+    fn deinit(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "deinit");
+        }
     }
 
     fn on_client_connect(

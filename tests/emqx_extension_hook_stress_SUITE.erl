@@ -1,0 +1,312 @@
+%% The execution engine under havoc, in the spirit of ranch's stampede and
+%% havoc suites: handlers that sleep past the timeout or panic, queues
+%% overflowing at full speed, drivers reloaded while 64 processes call
+%% hooks, and per-client ordering over 10 000 events from 200 clients.
+%%
+%% Every case asserts that the VM and the callers survive, that every fold
+%% hook is answered within call_timeout plus a margin (?MARGIN_MS: these
+%% machines are shared and noisy; the margin is the scheduling slack, the
+%% timeout itself is what is enforced), and that the driver's counters
+%% match what happened.
+-module(emqx_extension_hook_stress_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+-include_lib("emqx_extension_hook/include/emqx_extension_hook.hrl").
+
+-compile([export_all, nowarn_export_all]).
+
+-define(MARGIN_MS, 250).
+
+all() ->
+    [slow_handler_is_answered_by_the_timeout, slow_inline_call_is_counted_as_overran,
+     one_panic_in_a_hundred_gets_the_policy, queue_overflow_drops_and_refuses_at_once,
+     reload_under_load, per_client_order_over_10000_events,
+     reload_cycles_unload_the_library_and_keep_memory_flat].
+
+init_per_suite(Config) ->
+    ok = exhook_broker:start(),
+    Config.
+
+end_per_suite(_Config) ->
+    exhook_test_plugin:stop(),
+    exhook_broker:stop().
+
+end_per_testcase(_Case, _Config) ->
+    exhook_test_plugin:stop().
+
+%%--------------------------------------------------------------------
+%% Helpers
+
+client(Id) ->
+    (hd(exhook_samples:args('client.authenticate')))#{clientid => Id}.
+
+%% Runs `Fun(I)' for I in 1..N in `Procs' processes; the results in order,
+%% each `{Millis, Result}'. Fails if any process crashed.
+timed_parallel(Procs, N, Fun) ->
+    Parent = self(),
+    Chunks = chunks(lists:seq(1, N), Procs),
+    Pids = [spawn_link(fun() ->
+                               Parent ! {self(), [{I, timed(fun() -> Fun(I) end)} || I <- Chunk]}
+                       end) || Chunk <- Chunks],
+    Results = lists:append([receive {Pid, R} -> R after 60000 -> error(timeout) end || Pid <- Pids]),
+    [R || {_, R} <- lists:keysort(1, Results)].
+
+timed(Fun) ->
+    T0 = erlang:monotonic_time(millisecond),
+    Result = Fun(),
+    {erlang:monotonic_time(millisecond) - T0, Result}.
+
+chunks(List, N) ->
+    Size = max(1, (length(List) + N - 1) div N),
+    chunks_of(List, Size).
+
+chunks_of([], _) -> [];
+chunks_of(List, Size) when length(List) =< Size -> [List];
+chunks_of(List, Size) ->
+    {Chunk, Rest} = lists:split(Size, List),
+    [Chunk | chunks_of(Rest, Size)].
+
+max_millis(Timed) -> lists:max([Ms || {Ms, _} <- Timed]).
+
+%% Waits until the driver has no queued events and the counters of `Hook'
+%% satisfy `Done'.
+await_stats(Driver, Hook, Done) ->
+    await_stats(Driver, Hook, Done, 1000).
+
+await_stats(Driver, Hook, _Done, 0) ->
+    ct:fail({stats_not_settled, Hook, exhook_test_plugin:stats(Driver, Hook)});
+await_stats(Driver, Hook, Done, Tries) ->
+    Stats = exhook_test_plugin:stats(Driver, Hook),
+    case Done(Stats) of
+        true -> Stats;
+        false -> timer:sleep(10), await_stats(Driver, Hook, Done, Tries - 1)
+    end.
+
+%% The private library copies this VM still has mapped.
+mapped_library_copies() ->
+    {ok, Maps} = file:read_file("/proc/self/maps"),
+    Lines = binary:split(Maps, <<"\n">>, [global]),
+    Pattern = "(/\\S*/emqx_extension_hook/" ++ os:getpid() ++ "-\\S+)",
+    lists:usort([Path || L <- Lines,
+                         {match, [Path]} <- [re:run(L, Pattern, [{capture, all_but_first, binary}])]]).
+
+rss_bytes() ->
+    {ok, Statm} = file:read_file("/proc/self/statm"),
+    [_Size, Resident | _] = binary:split(Statm, <<" ">>, [global]),
+    binary_to_integer(Resident) * 4096.
+
+%%--------------------------------------------------------------------
+%% Cases
+
+slow_handler_is_answered_by_the_timeout(Config) ->
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{call_timeout, 100}, {failed_action, deny}]),
+    exhook_test_plugin:start([Rec]),
+    %% Each call sleeps 1 s in the handler, 10 times call_timeout.
+    Timed = timed_parallel(50, 50, fun(I) ->
+        exhook_broker:authenticate(client(iolist_to_binary(["slow-1000-", integer_to_list(I)])), true)
+    end),
+    ct:log("slowest answer: ~b ms", [max_millis(Timed)]),
+    ?assert(max_millis(Timed) =< 100 + ?MARGIN_MS),
+    [?assertEqual({error, not_authorized}, R) || {_, R} <- Timed],
+    Stats = await_stats(rec, 'client.authenticate', fun(#{queued := Q}) -> Q =:= 0 end),
+    ?assertMatch(#{calls := 50, timed_out := 50, succeeded := 0, failed := 0, dropped := 0}, Stats).
+
+slow_inline_call_is_counted_as_overran(Config) ->
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{call_timeout, 50}, {mode, dirty_io}]),
+    exhook_test_plugin:start([Rec]),
+    %% A dirty call cannot be interrupted: the handler's answer comes late,
+    %% and the overrun is counted.
+    Timed = timed_parallel(4, 4, fun(I) ->
+        exhook_broker:authenticate(client(iolist_to_binary(["slow-120-", integer_to_list(I)])), true)
+    end),
+    [?assertMatch({Ms, {ok, _}} when Ms >= 120, T) || T <- Timed],
+    ?assertMatch(#{calls := 4, succeeded := 4, overran := 4, timed_out := 0},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')).
+
+one_panic_in_a_hundred_gets_the_policy(Config) ->
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{failed_action, deny}]),
+    exhook_test_plugin:start([Rec]),
+    Id = fun(I) when I rem 100 =:= 0 -> iolist_to_binary(["panic-", integer_to_list(I)]);
+            (I) -> iolist_to_binary(["c-", integer_to_list(I)])
+         end,
+    Timed = timed_parallel(20, 2000, fun(I) -> exhook_broker:authenticate(client(Id(I)), true) end),
+    ?assert(max_millis(Timed) =< 5000 + ?MARGIN_MS),
+    Results = lists:zip(lists:seq(1, 2000), [R || {_, R} <- Timed]),
+    [case I rem 100 of
+         0 -> ?assertEqual({error, not_authorized}, R, I);
+         _ -> ?assertMatch({ok, _}, R, I)
+     end || {I, R} <- Results],
+    ?assertMatch(#{calls := 2000, succeeded := 1980, failed := 20, timed_out := 0},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')),
+    %% Inline calls panic on the calling scheduler, and are caught there too.
+    ok = emqx_extension_hook:disable(rec),
+    {Inline, _} = exhook_test_plugin:recorder(Config, [{failed_action, deny}, {mode, inline}]),
+    exhook_test_plugin:start([Inline]),
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(client(<<"panic-inline">>), true)),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(client(<<"fine">>), true)),
+    ?assertMatch(#{failed := 1, succeeded := 1}, exhook_test_plugin:stats(rec, 'client.authenticate')).
+
+queue_overflow_drops_and_refuses_at_once(Config) ->
+    Capacity = 16,
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{pool_size, 1}, {queue_capacity, Capacity},
+                                                    {failed_action, deny}]),
+    exhook_test_plugin:start([Rec]),
+    [_, ConnInfo] = exhook_samples:args('client.connected'),
+    Connected = fun(Id) -> exhook_broker:notify('client.connected', [client(Id), ConnInfo]) end,
+    %% The one worker sleeps 200 ms on the first event; 8 processes send
+    %% 20 000 more as fast as they can.
+    ok = Connected(<<"slow-200-first">>),
+    Depths = spawn_depth_sampler(),
+    Timed = timed_parallel(8, 20000, fun(I) -> Connected(iolist_to_binary(["c", integer_to_list(I)])) end),
+    MaxDepth = stop_depth_sampler(Depths),
+    ct:log("slowest notification: ~b ms, deepest queue: ~b", [max_millis(Timed), MaxDepth]),
+    ?assert(max_millis(Timed) < 100),
+    ?assert(MaxDepth =< Capacity),
+    %% A fold hook meets the full queue: the failure policy, at once.
+    ok = Connected(<<"slow-300-again">>),
+    [ok = Connected(<<"filler">>) || _ <- lists:seq(1, Capacity + 1)],
+    {Ms, Refused} = timed(fun() -> exhook_broker:authenticate(client(<<"c-x">>), true) end),
+    ?assertEqual({error, not_authorized}, Refused),
+    ?assert(Ms < 50 + ?MARGIN_MS),
+    ?assertMatch(#{dropped := 1}, exhook_test_plugin:stats(rec, 'client.authenticate')),
+    Stats = await_stats(rec, 'client.connected', fun(#{queued := Q}) -> Q =:= 0 end),
+    #{calls := Calls, succeeded := S, failed := F, dropped := D} = Stats,
+    ct:log("client.connected: ~p", [Stats]),
+    ?assertEqual(20000 + 2 + Capacity + 1, Calls),
+    ?assertEqual(Calls, S + F + D),
+    ?assert(D > 0).
+
+%% Samples the driver's queue depth every millisecond, keeping the maximum.
+spawn_depth_sampler() ->
+    {ok, #exhook_driver{module = M, resource = R}} = emqx_extension_hook_drivers:lookup(rec),
+    spawn_link(fun() -> sample_depth(M, R, 0) end).
+
+sample_depth(M, R, Max) ->
+    Depth = max(Max, M:driver_queue_depth(R)),
+    receive
+        {stop, From} -> From ! {max_depth, Depth}
+    after 1 ->
+        sample_depth(M, R, Depth)
+    end.
+
+stop_depth_sampler(Pid) ->
+    Pid ! {stop, self()},
+    receive {max_depth, Max} -> Max after 5000 -> error(sampler_gone) end.
+
+reload_under_load(Config) ->
+    {Rec, File} = exhook_test_plugin:recorder(Config, [{call_timeout, 200}, {failed_action, deny}]),
+    exhook_test_plugin:start([Rec]),
+    [_, ConnInfo] = exhook_samples:args('client.connected'),
+    Running = atomics:new(1, []),
+    ok = atomics:put(Running, 1, 1),
+    %% Each caller keeps the slowest answer and counts the answers by kind.
+    Caller = fun Loop(I, {Slowest, Counts}) ->
+        case atomics:get(Running, 1) of
+            0 -> {Slowest, Counts};
+            1 ->
+                Id = iolist_to_binary(["load-", integer_to_list(I)]),
+                ok = exhook_broker:notify('client.connected', [client(Id), ConnInfo]),
+                {Ms, R} = timed(fun() -> exhook_broker:authenticate(client(Id), true) end),
+                Kind = case R of
+                           {ok, _} -> decided;
+                           {error, not_authorized} -> policy
+                       end,
+                Loop(I + 1, {max(Ms, Slowest), maps:update_with(Kind, fun(N) -> N + 1 end, 1, Counts)})
+        end
+    end,
+    Parent = self(),
+    Pids = [spawn_link(fun() -> Parent ! {self(), Caller(P * 1000000, {0, #{}})} end)
+            || P <- lists:seq(1, 64)],
+    Reloads = 10,
+    [begin ok = emqx_extension_hook:reload(rec), timer:sleep(20) end || _ <- lists:seq(1, Reloads)],
+    ok = atomics:put(Running, 1, 0),
+    Results = [receive {Pid, R} -> R after 30000 -> error({caller_stuck, Pid}) end || Pid <- Pids],
+    Slowest = lists:max([S || {S, _} <- Results]),
+    Counts = lists:foldl(fun({_, C}, Acc) -> maps:merge_with(fun(_, A, B) -> A + B end, C, Acc) end,
+                         #{}, Results),
+    ct:log("~b reloads under load; authenticate answers ~p, slowest ~b ms", [Reloads, Counts, Slowest]),
+    ?assert(Slowest =< 200 + ?MARGIN_MS),
+    ?assert(maps:get(decided, Counts, 0) > 0),
+    exhook_test_plugin:stop(),
+    %% Deinit ran once per enable.
+    Deinits = [L || L <- exhook_test_plugin:recorded(File), L =:= <<"deinit">>],
+    ?assertEqual(Reloads + 1, length(Deinits)),
+    %% The library goes once the last reference to its resources is
+    %% collected; the callers' heaps may still hold some.
+    [erlang:garbage_collect(P) || P <- processes()],
+    ?assertEqual([], mapped_library_copies()).
+
+per_client_order_over_10000_events(Config) ->
+    {Rec, File} = exhook_test_plugin:recorder(Config, [{pool_size, 8}]),
+    exhook_test_plugin:start([Rec]),
+    [_, ConnInfo] = exhook_samples:args('client.connected'),
+    %% Each event carries its sequence number in sockport; every fifth is a
+    %% fold hook (the client waits for it), the others notifications.
+    Event = fun(Id, Seq) ->
+        C = (client(Id))#{sockport => Seq},
+        case Seq rem 5 of
+            0 -> {ok, _} = exhook_broker:authenticate(C, true);
+            _ -> ok = exhook_broker:notify('client.connected', [C, ConnInfo])
+        end
+    end,
+    %% 150 clients send 50 events each; 50 more are taken over half-way:
+    %% the old connection sends 25, then hands over to a new process with
+    %% the same clientid, which sends 25 more.
+    %% The recorder takes a varying time per event for these clientids, so
+    %% that events handled in parallel would come out of order.
+    Plain = [iolist_to_binary(["jitter-order-", integer_to_list(I)]) || I <- lists:seq(1, 150)],
+    Taken = [iolist_to_binary(["jitter-takeover-", integer_to_list(I)]) || I <- lists:seq(1, 50)],
+    Parent = self(),
+    Pids = [spawn_link(fun() -> [Event(Id, S) || S <- lists:seq(1, 50)], Parent ! {done, self()} end)
+            || Id <- Plain] ++
+           [spawn_link(fun() ->
+                               [Event(Id, S) || S <- lists:seq(1, 25)],
+                               New = spawn_link(fun() ->
+                                                        receive go -> ok end,
+                                                        [Event(Id, S) || S <- lists:seq(26, 50)],
+                                                        Parent ! {done, self()}
+                                                end),
+                               New ! go,
+                               Parent ! {done, self()}
+                       end) || Id <- Taken],
+    wait_done(length(Pids) + length(Taken)),
+    Lines = exhook_test_plugin:await_recorded(File, 10000),
+    ?assertEqual(10000, length(Lines)),
+    ByClient = lists:foldl(fun(Line, Acc) ->
+                                   {match, [Id, Seq]} = re:run(Line, "clientid=(\\S+) .*sockport=(\\d+)",
+                                                              [{capture, all_but_first, binary}]),
+                                   maps:update_with(Id, fun(L) -> [binary_to_integer(Seq) | L] end,
+                                                    [binary_to_integer(Seq)], Acc)
+                           end, #{}, Lines),
+    ?assertEqual(200, map_size(ByClient)),
+    maps:foreach(fun(Id, Reversed) ->
+                         ?assertEqual(lists:seq(1, 50), lists:reverse(Reversed), Id)
+                 end, ByClient).
+
+wait_done(0) -> ok;
+wait_done(N) ->
+    receive
+        {done, _} -> wait_done(N - 1)
+    after 60000 -> error({clients_stuck, N})
+    end.
+
+reload_cycles_unload_the_library_and_keep_memory_flat(Config) ->
+    {Rec, _} = exhook_test_plugin:recorder(Config, []),
+    exhook_test_plugin:start([Rec]),
+    Cycle = fun() ->
+                    ok = emqx_extension_hook:reload(rec),
+                    {ok, _} = exhook_broker:authenticate(client(<<"cycle">>), true)
+            end,
+    [Cycle() || _ <- lists:seq(1, 10)],
+    erlang:garbage_collect(),
+    Before = {rss_bytes(), erlang:memory(total)},
+    [Cycle() || _ <- lists:seq(1, 100)],
+    [erlang:garbage_collect(P) || P <- processes()],
+    After = {rss_bytes(), erlang:memory(total)},
+    ct:log("rss and VM memory before and after 100 reloads: ~p -> ~p", [Before, After]),
+    %% Only the copy loaded last is mapped.
+    ?assertEqual(1, length(mapped_library_copies())),
+    {RssBefore, _} = Before,
+    {RssAfter, _} = After,
+    ?assert(RssAfter - RssBefore < 32 * 1024 * 1024).

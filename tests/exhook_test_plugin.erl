@@ -1,0 +1,70 @@
+%% Starting the plugin with a given driver config, and reading what the
+%% recorder handler (native/tests/recorder) wrote, for the suites.
+-module(exhook_test_plugin).
+
+-export([start/1, stop/0, sync_hooks/0, custom/0, gate/0, recorder/2,
+         recorded/1, await_recorded/2, points_with_callbacks/0, stats/2]).
+
+-define(APP, emqx_extension_hook).
+
+%% Restarts the plugin with application env `drivers' = `Drivers'.
+start(Drivers) ->
+    stop(),
+    case application:load(?APP) of
+        ok -> ok;
+        {error, {already_loaded, ?APP}} -> ok
+    end,
+    ok = application:set_env(?APP, drivers, Drivers),
+    {ok, _} = application:ensure_all_started(?APP),
+    ok.
+
+stop() ->
+    _ = application:stop(?APP),
+    sync_hooks().
+
+%% `emqx_hooks:del/2' is a cast, as in EMQX; a call orders after it.
+sync_hooks() ->
+    _ = sys:get_state(emqx_hooks),
+    ok.
+
+custom() ->
+    {custom, [{path, exhook_samples:library(emqx_example_custom_hook)}]}.
+
+gate() ->
+    {gate, [{path, exhook_samples:library(emqx_example_gatekeeper)}]}.
+
+%% The recorder driver `rec', writing to a new file in the suite's priv_dir;
+%% `Extra' adds driver options.
+recorder(Config, Extra) ->
+    Dir = proplists:get_value(priv_dir, Config),
+    File = filename:join(Dir, "record-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {{rec, [{path, exhook_samples:library(emqx_test_recorder)}, {record_to, File} | Extra]}, File}.
+
+recorded(File) ->
+    case file:read_file(File) of
+        {ok, Bin} -> [L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>];
+        {error, enoent} -> []
+    end.
+
+%% Notifications are queued and handled after the hook returns: waits
+%% (up to 10 s) until the recorder has written `N' lines.
+await_recorded(File, N) ->
+    await_recorded(File, N, 1000).
+
+await_recorded(File, N, 0) ->
+    error({recorded, length(recorded(File)), expected, N});
+await_recorded(File, N, Tries) ->
+    Lines = recorded(File),
+    case length(Lines) >= N of
+        true -> Lines;
+        false -> timer:sleep(10), await_recorded(File, N, Tries - 1)
+    end.
+
+points_with_callbacks() ->
+    [P || #{point := P} <- emqx_extension_hook_hooks:all(), emqx_hooks:lookup(P) =/= []].
+
+%% The counters of `Hook' in enabled driver `Driver'.
+stats(Driver, Hook) ->
+    [#{hooks := Hooks}] = [S || S = #{name := N} <- emqx_extension_hook:stats(),
+                                N =:= atom_to_binary(Driver, utf8)],
+    proplists:get_value(Hook, Hooks).
