@@ -4,7 +4,7 @@ PRIV := erlang/priv
 EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
 
-.PHONY: native compile test test-rust test-erlang lint demo plugin plugin-dir deps clean
+.PHONY: native compile test test-rust test-erlang test-demo lint demo plugin plugin-dir deps clean
 
 # Rust workspace in release mode; example libraries into priv/. A library
 # a running VM has mapped must not be written over: remove, then copy.
@@ -19,13 +19,20 @@ native:
 compile:
 	rebar3 compile
 
-test: deps lint test-rust test-erlang
+test: deps lint test-rust test-erlang test-demo
 
 test-rust:
 	cargo test --workspace
 
 test-erlang:
 	rebar3 do compile, xref, ct
+
+# The demo must keep working: it runs, and the handler decides.
+test-demo:
+	scripts/demo.sh > _build/demo.out 2>&1 || { cat _build/demo.out; exit 1; }
+	grep -q "login refused: not_authorized" _build/demo.out
+	grep -q "client.check_acl       -> publish p/1 deny" _build/demo.out
+	@echo "demo: ok"
 
 lint:
 	cargo fmt --all -- --check

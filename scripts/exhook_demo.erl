@@ -77,6 +77,9 @@ anonymous_acl() ->
 
 notify(Point, Args) ->
     ok = exhook_broker:notify(Point, Args),
+    %% Notifications are handled on the driver's workers after the hook
+    %% returns; a moment lets the handler's own line print first.
+    timer:sleep(5),
     case emqx_hooks:lookup(Point) of
         [] -> show(Point, "(the handler does not implement it: not hooked)");
         _ -> show(Point, "handler notified")

@@ -36,7 +36,7 @@ groups() ->
       [disable_unhooks_and_unloads, enable_again_decides_again, enable_and_disable_errors,
        init_failure_is_reported, missing_library_is_reported, wrong_init_module_is_reported,
        two_drivers_cannot_share_a_module, cli_lists_enables_and_disables,
-       app_stop_removes_every_hook]}].
+       stats_and_metrics_count_every_call, app_stop_removes_every_hook]}].
 
 init_per_suite(Config) ->
     ok = exhook_broker:start(),
@@ -372,6 +372,29 @@ cli_lists_enables_and_disables(_Config) ->
                                          "gate enabled")),
     ?assertNotEqual(nomatch, string:find(emqx_ctl:run(["exhook", "nonsense"]),
                                          "exhook drivers list")).
+
+stats_and_metrics_count_every_call(Config) ->
+    {Rec, File} = recorder(Config, [{failed_action, ignore}]),
+    start_plugin([Rec, custom()]),
+    Sample = authenticate_sample(),
+    [{ok, _} = exhook_broker:authenticate(Sample, true) || _ <- lists:seq(1, 5)],
+    {ok, _} = exhook_broker:authenticate(Sample#{clientid => <<"panic-stats">>}, true),
+    [ClientInfo, ConnInfo] = exhook_samples:args('client.connected'),
+    [ok = exhook_broker:notify('client.connected', [ClientInfo, ConnInfo]) || _ <- lists:seq(1, 3)],
+    await_recorded(File, 8),
+    ?assertMatch(#{calls := 6, succeeded := 5, failed := 1, timed_out := 0, dropped := 0,
+                   overran := 0, queued := 0},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')),
+    #{p50_us := P50, p99_us := P99} = exhook_test_plugin:stats(rec, 'client.authenticate'),
+    ?assert(P50 > 0 andalso P99 >= P50),
+    ?assertMatch(#{calls := 3, succeeded := 3}, exhook_test_plugin:stats(rec, 'client.connected')),
+    %% The EMQX counter of each hook call, named as the original plugin named it.
+    ?assertEqual(6, emqx_metrics:val('exhook.rec.client_authenticate')),
+    ?assertEqual(3, emqx_metrics:val('exhook.rec.client_connected')),
+    Out = emqx_ctl:run(["exhook", "drivers", "stats"]),
+    ?assertNotEqual(nomatch, string:find(Out, "Driver(rec, queued=0)")),
+    ?assertMatch({match, _}, re:run(Out, "client.authenticate +calls=6 succeeded=5 failed=1 ")),
+    ?assertNotEqual(nomatch, string:find(Out, "Driver(custom, queued=0)")).
 
 app_stop_removes_every_hook(Config) ->
     {Rec, _File} = recorder(Config, []),

@@ -6,6 +6,13 @@ use emqx_extension_sdk::{
     export_handler, handler, AclDecision, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo,
     Context, Handler, InitError, Message, Properties, PubSub, PublishDecision,
 };
+use std::io::Write;
+
+/// Prints one line to stderr (the broker's console log) in a single write,
+/// so that lines from concurrent calls do not interleave.
+fn log(line: String) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
 
 /// The handler; it keeps no state.
 pub struct CustomHook;
@@ -22,18 +29,18 @@ impl Handler for CustomHook {
         _props: &Properties,
         _ctx: &Context,
     ) -> emqx_extension_sdk::ConnectDecision {
-        eprintln!(
+        log(format!(
             "[Rust SDK] [on_client_connect] {} connect",
             conn.clientid.as_deref().unwrap_or("")
-        );
+        ));
         emqx_extension_sdk::ConnectDecision::Accept
     }
 
     fn on_client_connected(&self, client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
-        eprintln!(
+        log(format!(
             "[Rust SDK] [on_client_connected] {} connected",
             client.clientid
-        );
+        ));
     }
 
     fn on_client_authenticate(
@@ -66,11 +73,11 @@ impl Handler for CustomHook {
     }
 
     fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
-        eprintln!(
+        log(format!(
             "[Rust SDK] [on_message_publish] {} ({} bytes)",
             message.topic,
             message.payload.len()
-        );
+        ));
         PublishDecision::Continue
     }
 }
