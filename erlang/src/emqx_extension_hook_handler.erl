@@ -29,9 +29,9 @@ fold(#exhook_driver{modes = Modes} = Driver, Index, Point, Args) ->
 
 %% @doc A notification: queued to the driver's workers; returns at once.
 -spec notify(#exhook_driver{}, 0..18, atom(), tuple()) -> ok.
-notify(#exhook_driver{module = M, resource = R} = Driver, Index, _Point, Args) ->
+notify(#exhook_driver{module = M, resource = R, call_timeout = T} = Driver, Index, _Point, Args) ->
     count(Driver, Index),
-    try M:driver_cast(R, Index, Args) of
+    try M:driver_cast(R, Index, Args, T) of
         _ -> ok
     catch
         error:undef -> ok

@@ -13,7 +13,7 @@
 //! | `driver_call_dirty_cpu/4`, `driver_call_dirty_io/4` | dirty | the same |
 //! | `driver_submit/5` (Driver, HookIndex, ArgsTuple, TimeoutMs, Tag) | normal | `{ok, Request}` then a message `{Tag, Result}`; or `{error, Reason}` |
 //! | `driver_abandon/1` (Request) | normal | `abandoned`, or `replied` if the result is on its way |
-//! | `driver_cast/3` (Driver, HookIndex, ArgsTuple) | normal | `ok` or `{error, Reason}` |
+//! | `driver_cast/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | `ok` or `{error, Reason}` |
 //! | `driver_stats/1` | normal | `[{HookName, #{calls, succeeded, ...}}]` |
 //!
 //! This module is public only for the macro; it is not a stable API.
@@ -259,7 +259,7 @@ fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
         func(c"driver_call_dirty_io", 4, DirtyIo, raw_driver_call),
         func(c"driver_submit", 5, Normal, raw_driver_submit),
         func(c"driver_abandon", 1, Normal, raw_driver_abandon),
-        func(c"driver_cast", 3, Normal, raw_driver_cast),
+        func(c"driver_cast", 4, Normal, raw_driver_cast),
         func(c"driver_stats", 1, Normal, raw_driver_stats),
         func(c"driver_queue_depth", 1, Normal, raw_driver_queue_depth),
     ]
@@ -631,12 +631,13 @@ fn driver_abandon<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Ter
 
 /// Notification hooks: queue the event and return at once.
 fn driver_cast<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
-    let [driver, hook, hook_args] = args else {
+    let [driver, hook, hook_args, timeout_ms] = args else {
         return Err(rustler::Error::BadArg);
     };
     let (driver, hook) = decode_call(*driver, *hook)?;
-    // Notifications have no caller waiting; the handler still gets a deadline.
-    let timeout = Duration::from_secs(5);
+    // Nobody waits for a notification; the handler still gets call_timeout
+    // from when it was queued as its deadline.
+    let timeout = Duration::from_millis(timeout_ms.decode()?);
     Ok(
         match enqueue(env, &driver, hook, *hook_args, timeout, |_| None) {
             Ok(()) => atoms::ok().encode(env),
