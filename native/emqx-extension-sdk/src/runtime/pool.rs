@@ -127,7 +127,9 @@ impl<J: Send + 'static> Pool<J> {
     pub(crate) fn depth(&self) -> usize {
         self.shared.queued.load(Ordering::Relaxed)
     }
+}
 
+impl<J> Pool<J> {
     /// Refuses new jobs, lets the workers drain their queues (each job
     /// left goes to [`Work::drain`]) and joins them. Waits for a job that
     /// is running to finish. Idempotent.
@@ -147,16 +149,7 @@ impl<J> Drop for Pool<J> {
     fn drop(&mut self) {
         // The workers run this library's code: they must be gone before
         // the VM may unload it.
-        self.shared.stopping.store(true, Ordering::Release);
-        self.senders
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        join_all(std::mem::take(
-            self.workers
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner),
-        ));
+        self.stop();
     }
 }
 
