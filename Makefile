@@ -15,6 +15,8 @@ native:
 	  rm -f $(PRIV)/lib$$lib.so; \
 	  cp target/release/lib$$lib.so $(PRIV)/lib$$lib.so; \
 	done
+	rm -f $(PRIV)/emqx_exhook_port
+	cp target/release/emqx_exhook_port $(PRIV)/emqx_exhook_port
 
 compile:
 	rebar3 compile
@@ -53,6 +55,7 @@ plugin-dir:
 	cp $(APP_BUILD)/ebin/*.beam $(APP_BUILD)/ebin/emqx_extension_hook.app $(PLUGIN_DIR)/ebin/
 	cp erlang/priv/emqx_extension_hook.schema $(PLUGIN_DIR)/priv/
 	for lib in $(EXAMPLES); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
+	cp $(PRIV)/emqx_exhook_port $(PLUGIN_DIR)/priv/
 	cp erlang/etc/emqx_extension_hook.conf $(PLUGIN_DIR)/etc/
 	@echo "plugin directory: $(PLUGIN_DIR)"
 
@@ -62,3 +65,16 @@ deps:
 
 clean:
 	rm -rf _build target $(PRIV)/*.so
+
+# The benchmark of issue 5 (bench/): builds in release mode (rebar3
+# compile, which runs `make native`: the whole cargo workspace, bench
+# crates included), measures the hook callbacks in two VMs, prints the
+# table and writes bench/results/latest.{md,svg}. Under 5 minutes.
+.PHONY: bench bench-smoke
+bench:
+	BENCH_COMMAND="make bench" bench/run.sh full
+
+# The same code path, a fraction of a second per case (for CI):
+# bench/results/smoke.{md,svg}; latest.* are left alone.
+bench-smoke:
+	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke

@@ -11,12 +11,20 @@
 
 -define(APP, emqx_extension_hook).
 
+%% The decision groups run once per transport, with the same samples and
+%% the same expected decisions; lifecycle is the NIF transport's (library
+%% loading); port_recovery is the Port transport's.
 all() ->
-    [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers},
-     {group, all_hooks}, {group, failures}, {group, lifecycle}].
+    [{group, nif}, {group, port}, {group, lifecycle}, {group, port_recovery}].
 
 groups() ->
-    [{custom_hook, [],
+    Decisions = [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers},
+                 {group, all_hooks}, {group, failures}],
+    [{nif, [], Decisions},
+     {port, [], Decisions},
+     {port_recovery, [], [killed_processes_restart_and_every_call_is_answered,
+                          hung_process_is_killed_and_restarted]},
+     {custom_hook, [],
       [only_implemented_hooks_are_registered, login_allowed_for_named_client,
        login_refused_for_empty_clientid, acl_allowed_for_named_user,
        acl_denied_without_username, connect_and_publish_pass_unchanged]},
@@ -46,6 +54,14 @@ end_per_suite(_Config) ->
     _ = application:stop(?APP),
     exhook_broker:stop().
 
+init_per_group(nif, Config) ->
+    exhook_test_plugin:set_transport(nif), Config;
+init_per_group(port, Config) ->
+    exhook_test_plugin:set_transport(port), Config;
+init_per_group(port_recovery, Config) ->
+    exhook_test_plugin:set_transport(port), Config;
+init_per_group(lifecycle, Config) ->
+    exhook_test_plugin:set_transport(nif), Config;
 init_per_group(custom_hook, Config) ->
     start_plugin([custom()]), Config;
 init_per_group(gatekeeper, Config) ->
@@ -53,6 +69,11 @@ init_per_group(gatekeeper, Config) ->
 init_per_group(_, Config) ->
     Config.
 
+end_per_group(Group, _Config) when Group =:= nif; Group =:= port ->
+    exhook_test_plugin:set_transport(nif);
+end_per_group(port_recovery, _Config) ->
+    stop_plugin(),
+    exhook_test_plugin:set_transport(nif);
 end_per_group(_, _Config) ->
     stop_plugin().
 
@@ -395,9 +416,9 @@ stats_and_metrics_count_every_call(Config) ->
     ?assertEqual(AuthMetric0 + 6, emqx_metrics:val('exhook.rec.client_authenticate')),
     ?assertEqual(ConnectedMetric0 + 3, emqx_metrics:val('exhook.rec.client_connected')),
     Out = emqx_ctl:run(["exhook", "drivers", "stats"]),
-    ?assertNotEqual(nomatch, string:find(Out, "Driver(rec, queued=0)")),
+    ?assertNotEqual(nomatch, string:find(Out, "Driver(rec, nif, queued=0, restarts=0)")),
     ?assertMatch({match, _}, re:run(Out, "client.authenticate +calls=6 succeeded=5 failed=1 ")),
-    ?assertNotEqual(nomatch, string:find(Out, "Driver(custom, queued=0)")).
+    ?assertNotEqual(nomatch, string:find(Out, "Driver(custom, nif, queued=0, restarts=0)")).
 
 app_stop_removes_every_hook(Config) ->
     {Rec, _File} = recorder(Config, []),
@@ -409,3 +430,77 @@ app_stop_removes_every_hook(Config) ->
     ?assertNot(lists:member(exhook, emqx_ctl:registered())),
     [?assertEqual(false, code:is_loaded(M))
      || M <- [emqx_example_custom_hook, emqx_example_gatekeeper, emqx_test_recorder]].
+
+%%--------------------------------------------------------------------
+%% Port transport: handler processes that die or hang
+
+killed_processes_restart_and_every_call_is_answered(Config) ->
+    {Rec, _} = recorder(Config, [{pool_size, 2}, {call_timeout, 200}, {failed_action, deny}]),
+    start_plugin([Rec]),
+    {ok, #{pids := Pids0}} = port_processes(rec),
+    ?assertEqual(2, length(Pids0)),
+    Parent = self(),
+    Until = erlang:monotonic_time(millisecond) + 2500,
+    Callers = [spawn_link(fun() -> Parent ! {self(), call_until(Until, I, 0, #{})} end)
+               || I <- lists:seq(1, 16)],
+    timer:sleep(500),
+    %% Mid-load, both handler processes die at once.
+    [os:cmd("kill -9 " ++ integer_to_list(P)) || P <- Pids0],
+    Results = [receive {C, R} -> R after 30000 -> error({caller_stuck, C}) end || C <- Callers],
+    Slowest = lists:max([S || {S, _} <- Results]),
+    Kinds = lists:foldl(fun({_, K}, Acc) -> maps:merge_with(fun(_, A, B) -> A + B end, K, Acc) end,
+                        #{}, Results),
+    ct:log("answers ~p, slowest ~b ms", [Kinds, Slowest]),
+    %% Every fold hook was answered within call_timeout (plus scheduling
+    %% slack): the handler's decision, or deny while the processes were down.
+    ?assert(Slowest =< 200 + 250),
+    ?assert(maps:get(decided, Kinds, 0) > 0),
+    ?assert(maps:get(policy, Kinds, 0) > 0),
+    %% The pool recovered: new processes, counted restarts, decisions again.
+    {ok, #{pids := Pids1}} = await_processes(rec, 2),
+    ?assertEqual([], Pids0 -- (Pids0 -- Pids1)),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), true)),
+    [#{restarts := Restarts}] = emqx_extension_hook:stats(),
+    ?assert(Restarts >= 2).
+
+hung_process_is_killed_and_restarted(Config) ->
+    {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
+    start_plugin([Rec]),
+    {ok, #{pids := [Pid0]}} = port_processes(rec),
+    %% Each of these blocks a worker of the process for a minute.
+    Hanging = [(authenticate_sample())#{clientid => iolist_to_binary(["slow-60000-", integer_to_list(I)])}
+               || I <- lists:seq(1, 12)],
+    [?assertEqual({error, not_authorized}, exhook_broker:authenticate(C, true)) || C <- Hanging],
+    {ok, #{pids := [Pid1]}} = await_processes(rec, 1),
+    ?assertNotEqual(Pid0, Pid1),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), true)).
+
+call_until(Until, I, Slowest, Kinds) ->
+    case erlang:monotonic_time(millisecond) > Until of
+        true -> {Slowest, Kinds};
+        false ->
+            Client = (authenticate_sample())#{clientid => iolist_to_binary(["c-", integer_to_list(I)])},
+            T0 = erlang:monotonic_time(millisecond),
+            Kind = case exhook_broker:authenticate(Client, true) of
+                       {ok, _} -> decided;
+                       {error, not_authorized} -> policy
+                   end,
+            Ms = erlang:monotonic_time(millisecond) - T0,
+            call_until(Until, I + 1, max(Ms, Slowest), maps:update_with(Kind, fun(N) -> N + 1 end, 1, Kinds))
+    end.
+
+port_processes(Name) ->
+    {ok, Driver} = emqx_extension_hook_drivers:lookup(Name),
+    {port, Transport} = element(4, Driver),
+    {ok, #{pids => lists:sort(emqx_extension_hook_port:os_pids(Transport))}}.
+
+await_processes(Name, N) ->
+    await_processes(Name, N, 500).
+
+await_processes(Name, N, 0) ->
+    ct:fail({processes_not_back, Name, N, port_processes(Name)});
+await_processes(Name, N, Tries) ->
+    case port_processes(Name) of
+        {ok, #{pids := Pids}} = Found when length(Pids) =:= N -> Found;
+        _ -> timer:sleep(20), await_processes(Name, N, Tries - 1)
+    end.

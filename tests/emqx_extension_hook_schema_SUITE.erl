@@ -38,6 +38,7 @@
 -define(SCHEMA, filename:join([?ROOT, "erlang", "priv", "emqx_extension_hook.schema"])).
 -define(CONF, filename:join([?ROOT, "erlang", "etc", "emqx_extension_hook.conf"])).
 -define(MODE_DT, {enum, [inline, dirty_cpu, dirty_io, pool]}).
+-define(TRANSPORT_DT, {enum, [nif, port]}).
 -define(FOLD_HOOKS, ["client_connect", "client_authenticate", "client_check_acl",
                      "client_subscribe", "message_publish", "message_delivered"]).
 
@@ -46,7 +47,7 @@ all() ->
      every_mapping_is_a_4_tuple_targeting_drivers_env,
      one_arity_1_translation_for_drivers_env,
      two_listed_drivers_come_out_in_listed_order,
-     unset_keys_get_defaults_5s_8_1024_deny_and_no_init_module_or_mode,
+     unset_keys_get_defaults_nif_5s_8_1024_deny_and_no_init_module_or_mode,
      mapping_defaults_added_by_cuttlefish_give_the_same_env,
      every_conf_key_finds_exactly_one_mapping_as_cuttlefish_does,
      two_variable_mapping_has_no_default_and_adds_none,
@@ -55,6 +56,9 @@ all() ->
      per_hook_mode_of_every_fold_hook_and_of_no_other,
      per_hook_mode_on_a_notification_hook_is_invalid_naming_the_key,
      invalid_mode_value_is_rejected,
+     transport_defaults_to_nif_and_is_always_emitted_after_path,
+     transport_port_is_emitted,
+     invalid_transport_value_is_rejected,
      queue_capacity_defaults_to_1024_and_takes_a_custom_value,
      unset_driver_list_gives_empty_list,
      listed_driver_without_path_is_invalid_naming_it,
@@ -81,7 +85,7 @@ schema_parses_as_cuttlefish_reads_it(_) ->
 
 every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     Mappings = [T || T <- schema(), element(1, T) =:= mapping],
-    ?assertEqual(9, length(Mappings)),
+    ?assertEqual(10, length(Mappings)),
     lists:foreach(
       fun(M) ->
               %% emqx/cuttlefish cuttlefish_schema:parse_schema/3 takes
@@ -94,7 +98,7 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
               [?assertMatch({_, _}, A) || A <- Attrs],
               DT = proplists:get_value(datatype, Attrs),
               ?assert(lists:member(DT, [string, integer, {duration, ms}, {enum, [ignore, deny]},
-                                        ?MODE_DT]),
+                                        ?MODE_DT, ?TRANSPORT_DT]),
                       {Var, DT}),
               case proplists:get_value(default, Attrs) of
                   undefined -> ok;
@@ -104,6 +108,7 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     Vars = lists:sort([V || {mapping, V, _, _} <- Mappings]),
     ?assertEqual(lists:sort(["exhook.drivers",
                              "exhook.drivers.$name.path",
+                             "exhook.drivers.$name.transport",
                              "exhook.drivers.$name.init_module",
                              "exhook.drivers.$name.call_timeout",
                              "exhook.drivers.$name.pool_size",
@@ -117,7 +122,8 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
                                                       lists:suffix(".mode", V)]),
     %% Defaults as documented; path, init_module, the modes and the driver
     %% list have none.
-    ?assertEqual(#{"exhook.drivers.$name.call_timeout" => "5s",
+    ?assertEqual(#{"exhook.drivers.$name.transport" => "nif",
+                   "exhook.drivers.$name.call_timeout" => "5s",
                    "exhook.drivers.$name.pool_size" => 8,
                    "exhook.drivers.$name.queue_capacity" => 1024,
                    "exhook.drivers.$name.failed_action" => "deny"},
@@ -140,12 +146,14 @@ two_listed_drivers_come_out_in_listed_order(_) ->
             {["exhook", "drivers", "auth", "failed_action"], deny},
             {["exhook", "drivers"], "auth, audit"}],
     ?assertEqual({set, [{auth, [{path, "/x/libauth.so"},
+                                {transport, nif},
                                 {init_module, my_auth},
                                 {call_timeout, 2000},
                                 {pool_size, 4},
                                 {queue_capacity, 1024},
                                 {failed_action, deny}]},
                         {audit, [{path, "/x/libaudit.so"},
+                                 {transport, nif},
                                  {call_timeout, 500},
                                  {pool_size, 2},
                                  {queue_capacity, 1024},
@@ -156,10 +164,11 @@ two_listed_drivers_come_out_in_listed_order(_) ->
                  translate(lists:keystore(["exhook", "drivers"], 1, lists:reverse(Conf),
                                           {["exhook", "drivers"], "audit,auth"}))).
 
-unset_keys_get_defaults_5s_8_1024_deny_and_no_init_module_or_mode(_) ->
+unset_keys_get_defaults_nif_5s_8_1024_deny_and_no_init_module_or_mode(_) ->
     Conf = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     Expected = {set, [{auth, [{path, "/x/libauth.so"},
+                              {transport, nif},
                               {call_timeout, 5000},
                               {pool_size, 8},
                               {queue_capacity, 1024},
@@ -171,6 +180,8 @@ mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
     Raw = [{["exhook", "drivers"], "auth"},
            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     WithDefaults = add_defaults(Raw),
+    ?assertEqual(nif, proplists:get_value(["exhook", "drivers", "auth", "transport"],
+                                          WithDefaults)),
     ?assertEqual(5000, proplists:get_value(["exhook", "drivers", "auth", "call_timeout"],
                                            WithDefaults)),
     ?assertEqual(8, proplists:get_value(["exhook", "drivers", "auth", "pool_size"],
@@ -181,7 +192,7 @@ mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
                                            WithDefaults)),
     %% No default for either mode: absent means the handler decides.
     ?assertEqual(lists:sort(["call_timeout", "failed_action", "path", "pool_size",
-                             "queue_capacity"]),
+                             "queue_capacity", "transport"]),
                  lists:sort([K || {["exhook", "drivers", "auth" | K0], _} <- WithDefaults,
                                   K <- [string:join(K0, ".")]])),
     ?assertEqual(translate(Raw), translate(WithDefaults)).
@@ -212,9 +223,10 @@ every_conf_key_finds_exactly_one_mapping_as_cuttlefish_does(_) ->
     %% exactly one fuzzy match; the two-variable mapping must not overlap
     %% with any other.
     Keys = [["exhook", "drivers"]] ++
-        [["exhook", "drivers", "auth", K] || K <- ["path", "init_module", "call_timeout",
-                                                   "pool_size", "queue_capacity",
-                                                   "failed_action", "mode"]] ++
+        [["exhook", "drivers", "auth", K] || K <- ["path", "transport", "init_module",
+                                                   "call_timeout", "pool_size",
+                                                   "queue_capacity", "failed_action",
+                                                   "mode"]] ++
         [["exhook", "drivers", "auth", "hook", H, "mode"] || H <- ?FOLD_HOOKS] ++
         %% Names that look like keys are still names.
         [["exhook", "drivers", "hook", "mode"],
@@ -252,7 +264,8 @@ two_variable_mapping_has_no_default_and_adds_none(_) ->
     %% A driver with only a per-hook mode set still gets the defaults of
     %% its other keys, and nothing else.
     Conf = [{["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"], inline}],
-    ?assertEqual(lists:sort(Conf ++ [{["exhook", "drivers", "auth", "call_timeout"], 5000},
+    ?assertEqual(lists:sort(Conf ++ [{["exhook", "drivers", "auth", "transport"], nif},
+                                     {["exhook", "drivers", "auth", "call_timeout"], 5000},
                                      {["exhook", "drivers", "auth", "pool_size"], 8},
                                      {["exhook", "drivers", "auth", "queue_capacity"], 1024},
                                      {["exhook", "drivers", "auth", "failed_action"], deny}]),
@@ -291,6 +304,7 @@ per_hook_modes_are_emitted_sorted_by_hook(_) ->
             {["exhook", "drivers", "spare", "hook", "session_created", "mode"], "inline"}],
     {set, [{auth, Auth}, {audit, Audit}]} = translate(add_defaults(convert_conf(Text))),
     ?assertEqual([{path, "/x/libauth.so"},
+                  {transport, nif},
                   {call_timeout, 5000},
                   {pool_size, 8},
                   {queue_capacity, 1024},
@@ -385,6 +399,90 @@ invalid_mode_value_is_rejected(_) ->
        {["exhook", "drivers", "auth", "hook", "client_connect", "mode"],
         "exhook.drivers.auth.hook.client_connect.mode"}]).
 
+transport_defaults_to_nif_and_is_always_emitted_after_path(_) ->
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    %% Unset, with or without cuttlefish's defaults added, or set to nif
+    %% (as conf text through the enum datatype): always there, second.
+    [begin
+         {set, [{auth, Opts}]} = translate(Conf),
+         ?assertMatch([{path, _}, {transport, nif} | _], Opts, Conf),
+         ?assertEqual([{transport, nif}], [KV || {transport, _} = KV <- Opts])
+     end || Conf <- [Base,
+                     add_defaults(Base),
+                     add_defaults(convert_conf(
+                                    Base ++ [{["exhook", "drivers", "auth", "transport"],
+                                              "nif"}]))]],
+    %% Before init_module when that is set; the other keys keep their order.
+    {set, [{auth, WithModule}]} =
+        translate([{["exhook", "drivers", "auth", "init_module"], "auth"} | Base]),
+    ?assertEqual([path, transport, init_module, call_timeout, pool_size, queue_capacity,
+                  failed_action],
+                 [K || {K, _} <- WithModule]).
+
+transport_port_is_emitted(_) ->
+    Text = [{["exhook", "drivers"], "auth, audit"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"},
+            {["exhook", "drivers", "auth", "transport"], "port"},
+            {["exhook", "drivers", "auth", "pool_size"], "2"},
+            {["exhook", "drivers", "audit", "path"], "/x/libaudit.so"}],
+    {set, [{auth, Auth}, {audit, Audit}]} = translate(add_defaults(convert_conf(Text))),
+    ?assertEqual([{path, "/x/libauth.so"},
+                  {transport, port},
+                  {call_timeout, 5000},
+                  {pool_size, 2},
+                  {queue_capacity, 1024},
+                  {failed_action, deny}], Auth),
+    %% Another driver's transport is its own.
+    ?assertEqual(nif, proplists:get_value(transport, Audit)),
+    %% path may name any executable speaking the protocol: the schema
+    %% takes any path.
+    {set, [{auth, Exe}, _]} =
+        translate(add_defaults(convert_conf(
+                                 lists:keystore(["exhook", "drivers", "auth", "path"], 1, Text,
+                                                {["exhook", "drivers", "auth", "path"],
+                                                 "/opt/handlers/auth-port"})))),
+    ?assertEqual([{path, "/opt/handlers/auth-port"}, {transport, port}],
+                 lists:sublist(Exe, 2)),
+    %% The modes are ignored with port by the plugin, not dropped here:
+    %% the env is what the conf says.
+    {set, [{auth, WithModes}, _]} =
+        translate(add_defaults(convert_conf(
+                                 Text ++ [{["exhook", "drivers", "auth", "mode"], "inline"},
+                                          {["exhook", "drivers", "auth", "hook",
+                                            "client_check_acl", "mode"], "dirty_io"}]))),
+    ?assertEqual(port, proplists:get_value(transport, WithModes)),
+    ?assertEqual(inline, proplists:get_value(mode, WithModes)),
+    ?assertEqual([{client_check_acl, dirty_io}], proplists:get_value(modes, WithModes)).
+
+invalid_transport_value_is_rejected(_) ->
+    %% As the modes (invalid_mode_value_is_rejected): the enum datatype
+    %% refuses the conf text before any translation runs.
+    Key = ["exhook", "drivers", "auth", "transport"],
+    {ok, {mapping, "exhook.drivers.$name.transport", _, Attrs}} = find_mapping(Key),
+    DT = proplists:get_value(datatype, Attrs),
+    ?assertEqual(?TRANSPORT_DT, DT),
+    [?assertEqual({ok, list_to_atom(T)}, convert(T, DT)) || T <- ["nif", "port"]],
+    [?assertMatch({error, _}, convert(Bad, DT), Bad)
+     || Bad <- ["pipe", "NIF", "Port", "ports", "", "pool", "inline", "deny"]],
+    %% A translation given a value no enum would give refuses it too,
+    %% naming the key and the value.
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    lists:foreach(
+      fun(Bad) ->
+              {error, {translation_invalid_configuration, {?TARGET, Reason}}} =
+                  translate([{Key, Bad} | Base]),
+              ct:log("~ts", [Reason]),
+              ?assert(io_lib:printable_list(Reason)),
+              ?assertNotEqual(nomatch, string:find(Reason, "exhook.drivers.auth.transport")),
+              ?assertNotEqual(nomatch, string:find(Reason, "pipe"))
+      end,
+      [pipe, "pipe"]),
+    %% An unlisted driver's transport is not checked, as its other keys.
+    ?assertMatch({set, [{auth, _}]},
+                 translate([{["exhook", "drivers", "spare", "transport"], pipe} | Base])).
+
 queue_capacity_defaults_to_1024_and_takes_a_custom_value(_) ->
     Base = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
@@ -449,7 +547,7 @@ every_driver_key_of_conf_file_has_a_mapping(_) ->
     %% per-hook mode included.
     ?assert(lists:member(["exhook", "drivers"], DriverKeys)),
     ?assertEqual(["call_timeout", "failed_action", "init_module", "mode", "path", "pool_size",
-                  "queue_capacity"],
+                  "queue_capacity", "transport"],
                  lists:usort([Key || ["exhook", "drivers", "custom", Key] <- DriverKeys])),
     ?assertEqual([["exhook", "drivers", "custom", "hook", "client_check_acl", "mode"]],
                  [K || ["exhook", "drivers", "custom", "hook" | _] = K <- DriverKeys]),
@@ -464,7 +562,8 @@ default_conf_file_enables_no_driver(_) ->
 
 conf_file_examples_give_env_the_config_module_accepts(_) ->
     %% Every commented-out setting uncommented; the last `exhook.drivers'
-    %% line (two drivers) wins, as a later line does in cuttlefish.
+    %% line (two drivers) wins, as a later line does in cuttlefish. Driver
+    %% `sandboxed' is configured but not listed there: not enabled.
     Examples = conf_file(commented),
     ?assertEqual("gatekeeper, custom", proplists:get_value(["exhook", "drivers"],
                                                            lists:reverse(Examples))),
@@ -472,6 +571,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
     {set, Env} = translate(Conf),
     ?assertEqual([{gatekeeper, [{path, "etc/plugins/emqx_extension_hook/priv/"
                                        "libemqx_example_gatekeeper.so"},
+                                {transport, nif},
                                 {init_module, emqx_example_gatekeeper},
                                 {call_timeout, 500},
                                 {pool_size, 8},
@@ -480,6 +580,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                                 {mode, inline}]},
                   {custom, [{path, "etc/plugins/emqx_extension_hook/priv/"
                                    "libemqx_example_custom_hook.so"},
+                            {transport, nif},
                             {init_module, emqx_example_custom_hook},
                             {call_timeout, 5000},
                             {pool_size, 8},
@@ -487,10 +588,24 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                             {failed_action, deny},
                             {mode, pool},
                             {modes, [{client_check_acl, inline}]}]}], Env),
+    %% The example of transport = port: driver `sandboxed', the same
+    %% library as `custom', enabled by its own `exhook.drivers' example.
+    ?assert(lists:member({["exhook", "drivers"], "sandboxed"}, Examples)),
+    {set, PortEnv} = translate(add_defaults(convert_conf(
+                                              Examples ++ [{["exhook", "drivers"], "sandboxed"}]))),
+    ?assertEqual([{sandboxed, [{path, "etc/plugins/emqx_extension_hook/priv/"
+                                      "libemqx_example_custom_hook.so"},
+                               {transport, port},
+                               {init_module, emqx_example_custom_hook},
+                               {call_timeout, 1000},
+                               {pool_size, 2},
+                               {queue_capacity, 1024},
+                               {failed_action, deny}]}], PortEnv),
     %% The consumer of the env takes it as it is.
     lists:foldl(
       fun({_Name, Raw}, Pos) ->
               {ok, Opts} = emqx_extension_hook_config:parse(Raw, Pos),
+              ?assertEqual(proplists:get_value(transport, Raw), maps:get(transport, Opts)),
               ?assertEqual(proplists:get_value(init_module, Raw), maps:get(init_module, Opts)),
               ?assertEqual(proplists:get_value(call_timeout, Raw), maps:get(call_timeout, Opts)),
               ?assertEqual(proplists:get_value(queue_capacity, Raw),
@@ -499,14 +614,14 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
               ?assertEqual(length(proplists:get_value(modes, Raw, [])),
                            maps:size(maps:get(modes, Opts, #{}))),
               Pos + 1
-      end, 0, Env),
+      end, 0, Env ++ PortEnv),
     %% The paths name the example libraries of priv/ (built by `make
     %% native') where the plugin directory puts them in a release.
     [begin
          ?assertEqual("etc/plugins/emqx_extension_hook/priv", filename:dirname(P)),
          ?assert(filelib:is_regular(filename:join([?ROOT, "erlang", "priv",
                                                    filename:basename(P)])))
-     end || {_, Raw} <- Env, {path, P} <- Raw].
+     end || {_, Raw} <- Env ++ PortEnv, {path, P} <- Raw].
 
 %%--------------------------------------------------------------------
 %% Helpers

@@ -26,6 +26,7 @@ all() ->
 
 init_per_suite(Config) ->
     ok = exhook_broker:start(),
+    exhook_test_plugin:set_transport(nif),
     Config.
 
 end_per_suite(_Config) ->

@@ -3,7 +3,8 @@
 -module(exhook_test_plugin).
 
 -export([start/1, stop/0, sync_hooks/0, custom/0, gate/0, recorder/2,
-         recorded/1, await_recorded/2, points_with_callbacks/0, stats/2]).
+         recorded/1, await_recorded/2, points_with_callbacks/0, stats/2,
+         set_transport/1, transport/0]).
 
 -define(APP, emqx_extension_hook).
 
@@ -27,18 +28,26 @@ sync_hooks() ->
     _ = sys:get_state(emqx_hooks),
     ok.
 
+%% The transport the drivers below use: `nif' (the default) or `port'.
+set_transport(Transport) ->
+    persistent_term:put({?MODULE, transport}, Transport).
+
+transport() ->
+    persistent_term:get({?MODULE, transport}, nif).
+
 custom() ->
-    {custom, [{path, exhook_samples:library(emqx_example_custom_hook)}]}.
+    {custom, [{path, exhook_samples:library(emqx_example_custom_hook)}, {transport, transport()}]}.
 
 gate() ->
-    {gate, [{path, exhook_samples:library(emqx_example_gatekeeper)}]}.
+    {gate, [{path, exhook_samples:library(emqx_example_gatekeeper)}, {transport, transport()}]}.
 
 %% The recorder driver `rec', writing to a new file in the suite's priv_dir;
 %% `Extra' adds driver options.
 recorder(Config, Extra) ->
     Dir = proplists:get_value(priv_dir, Config),
     File = filename:join(Dir, "record-" ++ integer_to_list(erlang:unique_integer([positive]))),
-    {{rec, [{path, exhook_samples:library(emqx_test_recorder)}, {record_to, File} | Extra]}, File}.
+    {{rec, [{path, exhook_samples:library(emqx_test_recorder)}, {record_to, File},
+            {transport, transport()} | Extra]}, File}.
 
 recorded(File) ->
     case file:read_file(File) of

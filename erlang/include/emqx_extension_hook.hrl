@@ -5,7 +5,10 @@
     %% The module the driver's NIF library is bound to; it also holds the
     %% broker callbacks of this driver (the broker keys callbacks by {M, F}).
     module :: module(),
-    resource :: reference(),
+    %% `nif': the library's NIF resource is `resource'; `{port, T}': the
+    %% handler runs in OS processes (see emqx_extension_hook_port).
+    transport = nif :: nif | {port, term()},
+    resource :: reference() | undefined,
     call_timeout :: pos_integer(),
     failed_action :: ignore | deny,
     %% By hook index + 1: where each hook runs, `cast' for notifications.

@@ -23,8 +23,10 @@ cli(_) ->
        {"exhook drivers reload <Name>", "Disable and enable a driver (picks up a rebuilt library)"},
        {"exhook drivers stats", "Calls, failures, timeouts, queue depth and latency by driver and hook"}]).
 
-print_stats(#{name := Name, queue_depth := Depth, hooks := Hooks}) ->
-    emqx_extension_hook_emqx:print("Driver(~ts, queued=~b)~n", [Name, Depth]),
+print_stats(#{name := Name, transport := Transport, queue_depth := Depth,
+              restarts := Restarts, hooks := Hooks}) ->
+    emqx_extension_hook_emqx:print("Driver(~ts, ~ts, queued=~b, restarts=~b)~n",
+                                   [Name, Transport, Depth, Restarts]),
     [emqx_extension_hook_emqx:print(
        "  ~-22ts calls=~b succeeded=~b failed=~b timed_out=~b dropped=~b overran=~b "
        "queued=~b p50=~.1fus p99=~.1fus~n",

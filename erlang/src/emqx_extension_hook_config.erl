@@ -6,6 +6,7 @@
 %% {drivers, [{auth, [{path, "/opt/handlers/libauth.so"},
 %%                    {init_module, auth},
 %%                    {call_timeout, 5000},
+%%                    {transport, nif},
 %%                    {pool_size, 8},
 %%                    {queue_capacity, 1024},
 %%                    {failed_action, deny},
@@ -26,7 +27,7 @@
 -define(DEFAULT_FAILED_ACTION, deny).
 
 -type mode() :: inline | dirty_cpu | dirty_io | pool.
--type opts() :: #{path := string(), init_module := module(),
+-type opts() :: #{path := string(), init_module := module(), transport := nif | port,
                   call_timeout := pos_integer(), pool_size := pos_integer(),
                   queue_capacity := pos_integer(),
                   failed_action := ignore | deny, priority := integer(),
@@ -65,6 +66,7 @@ parse(Raw, Pos) when is_list(Raw) ->
         Path = text(required(path, Raw)),
         Opts = #{path => Path,
                  init_module => init_module(Raw, Path),
+                 transport => transport(Raw),
                  call_timeout => positive(call_timeout, Raw, ?DEFAULT_CALL_TIMEOUT),
                  pool_size => positive(pool_size, Raw, ?DEFAULT_POOL_SIZE),
                  queue_capacity => positive(queue_capacity, Raw, ?DEFAULT_QUEUE_CAPACITY),
@@ -112,6 +114,12 @@ failed_action(Raw) ->
         A when A =:= "ignore"; A =:= <<"ignore">> -> ignore;
         A when A =:= "deny"; A =:= <<"deny">> -> deny;
         Other -> throw({invalid, failed_action, Other})
+    end.
+
+transport(Raw) ->
+    case proplists:get_value(transport, Raw, nif) of
+        T when T =:= nif; T =:= port -> T;
+        Other -> throw({invalid, transport, Other})
     end.
 
 mode(_Key, undefined) -> undefined;

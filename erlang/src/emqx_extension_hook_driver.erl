@@ -18,10 +18,14 @@
 %% broker callback of the driver carries.
 -spec load(binary(), emqx_extension_hook_config:opts()) ->
           {ok, #exhook_driver{}, [emqx_extension_hook_hooks:hook()]} | {error, term()}.
-load(Name, #{init_module := Module} = Opts) ->
+load(Name, #{init_module := Module, transport := Transport} = Opts) ->
     case ensure_free(Module) of
         ok ->
-            Result = try load_library(Name, Module, Opts)
+            Result = try
+                         case Transport of
+                             nif -> load_library(Name, Module, Opts);
+                             port -> start_processes(Name, Module, Opts)
+                         end
                      catch Class:Reason:Stack -> {error, {Class, Reason, Stack}}
                      end,
             element(1, Result) =:= error andalso discard(Module),
@@ -33,6 +37,10 @@ load(Name, #{init_module := Module} = Opts) ->
 %% @doc Stops the handler (its `deinit' runs once) and removes its module;
 %% the broker callbacks must already be unhooked.
 -spec unload(#exhook_driver{}) -> ok.
+unload(#exhook_driver{transport = {port, Transport}, module = M, call_timeout = T}) ->
+    emqx_extension_hook_port:stop(Transport),
+    _ = code:delete(M),
+    purge(M, T + 1000);
 unload(#exhook_driver{name = Name, module = M, resource = R, call_timeout = T}) ->
     case catch M:driver_deinit(R) of
         ok -> ok;
@@ -120,13 +128,35 @@ check_hook_table(Module) ->
         Other -> {error, {sdk_hook_table_mismatch, Other}}
     end.
 
+%% The Port transport: the stub module holds the broker callbacks only.
+start_processes(Name, Module, #{path := Path, call_timeout := T, failed_action := FA} = Opts) ->
+    maybe_steps(
+      [fun() -> emqx_extension_hook_stub:load(Module) end],
+      fun() ->
+              case emqx_extension_hook_port:start(Name, Path, Opts) of
+                  {ok, Transport, Declared} ->
+                      Hooks = declared_hooks(Declared),
+                      Driver = #exhook_driver{name = Name, module = Module,
+                                              transport = {port, Transport},
+                                              call_timeout = T, failed_action = FA,
+                                              modes = modes(Hooks, Opts),
+                                              metrics = emqx_extension_hook_emqx:ensure_metrics(Name)},
+                      {ok, Driver, [H || {H, _} <- Hooks]};
+                  {error, _} = E ->
+                      E
+              end
+      end).
+
+declared_hooks(Declared) ->
+    [{H, M} || {N, M} <- Declared, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]].
+
 init_handler(Name, Module, Settings, #{call_timeout := T, failed_action := FA} = Opts) ->
     NifOpts = #{pool_size => maps:get(pool_size, Opts),
                 queue_capacity => maps:get(queue_capacity, Opts),
                 reporter => whereis(emqx_extension_hook_reporter)},
     case Module:driver_init(Name, Settings, NifOpts) of
         {ok, Resource, Declared} ->
-            Hooks = [{H, M} || {N, M} <- Declared, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]],
+            Hooks = declared_hooks(Declared),
             Driver = #exhook_driver{name = Name, module = Module, resource = Resource,
                                     call_timeout = T, failed_action = FA,
                                     modes = modes(Hooks, Opts),

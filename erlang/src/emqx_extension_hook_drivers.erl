@@ -18,7 +18,8 @@
 
 -type info() :: #{name := binary(), enabled := boolean(), hooks := [atom()],
                   path => string(), init_module => module(), error => term()}.
--type stats() :: #{name := binary(), queue_depth := non_neg_integer(),
+-type stats() :: #{name := binary(), transport := nif | port,
+                   queue_depth := non_neg_integer(), restarts := non_neg_integer(),
                    hooks := [{atom(), #{atom() => number()}}]}.
 -export_type([info/0, stats/0]).
 
@@ -111,7 +112,8 @@ handle_call({reload, Name}, _From, Enabled) ->
             {reply, {error, not_enabled}, Enabled}
     end;
 handle_call(stats, _From, Enabled) ->
-    {reply, [driver_stats(Name, D) || {Name, #enabled{driver = D}} <- in_config_order(Enabled)],
+    {reply, [driver_stats(Name, D, Hooks)
+             || {Name, #enabled{driver = D, hooks = Hooks}} <- in_config_order(Enabled)],
      Enabled};
 handle_call(list, _From, Enabled) ->
     {reply, infos(Enabled), Enabled};
@@ -204,9 +206,15 @@ info(Name, {ok, Opts}, Found) ->
 info(Name, {error, Reason}, _Found) ->
     #{name => Name, enabled => false, hooks => [], error => Reason}.
 
-driver_stats(Name, #exhook_driver{module = M, resource = R}) ->
-    Hooks = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
-    #{name => Name, queue_depth => M:driver_queue_depth(R), hooks => Hooks}.
+driver_stats(Name, #exhook_driver{transport = {port, T}}, Hooks) ->
+    {Restarts, Rows} = emqx_extension_hook_port:stats(T, [I || #{index := I} <- Hooks]),
+    Points = maps:from_list([{I, P} || #{index := I, point := P} <- Hooks]),
+    #{name => Name, transport => port, queue_depth => 0, restarts => Restarts,
+      hooks => [{maps:get(I, Points), Counters} || {I, Counters} <- Rows]};
+driver_stats(Name, #exhook_driver{module = M, resource = R}, _Hooks) ->
+    Rows = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
+    #{name => Name, transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0,
+      hooks => Rows}.
 
 in_config_order(Enabled) ->
     Order = [Name || {Name, _} <- emqx_extension_hook_config:drivers()],

@@ -29,6 +29,9 @@ fold(#exhook_driver{modes = Modes} = Driver, Index, Point, Args) ->
 
 %% @doc A notification: queued to the driver's workers; returns at once.
 -spec notify(#exhook_driver{}, 0..18, atom(), tuple()) -> ok.
+notify(#exhook_driver{transport = {port, Transport}, call_timeout = T} = Driver, Index, _Point, Args) ->
+    count(Driver, Index),
+    emqx_extension_hook_port:cast(Transport, Index, Args, T);
 notify(#exhook_driver{module = M, resource = R, call_timeout = T} = Driver, Index, _Point, Args) ->
     count(Driver, Index),
     try M:driver_cast(R, Index, Args, T) of
@@ -37,8 +40,10 @@ notify(#exhook_driver{module = M, resource = R, call_timeout = T} = Driver, Inde
         error:undef -> ok
     end.
 
-%% The NIF's answer, or `{error, _}' when there is none: the NIFs count
+%% The handler's answer, or `{error, _}' when there is none: the NIFs count
 %% and report every failure, except a module already unloaded (`undef').
+call(_Mode, #exhook_driver{transport = {port, Transport}, call_timeout = T}, Index, Args) ->
+    emqx_extension_hook_port:call(Transport, Index, Args, T);
 call(Mode, #exhook_driver{module = M, resource = R, call_timeout = T}, Index, Args) ->
     try
         case Mode of

@@ -1,5 +1,5 @@
-%% @doc The plugin's supervisor: the reporter, then the driver registry
-%% (whose drivers report to it).
+%% @doc The plugin's supervisor: the reporter, the servers of the Port
+%% transport's processes, then the driver registry (whose drivers use both).
 -module(emqx_extension_hook_sup).
 
 -behaviour(supervisor).
@@ -16,10 +16,13 @@ init([]) ->
     Reporter = #{id => emqx_extension_hook_reporter,
                  start => {emqx_extension_hook_reporter, start_link, []},
                  restart => permanent, shutdown => 5000, type => worker},
+    PortSup = #{id => emqx_extension_hook_port_sup,
+                start => {emqx_extension_hook_port_sup, start_link, []},
+                restart => permanent, shutdown => infinity, type => supervisor},
     Registry = #{id => emqx_extension_hook_drivers,
                  start => {emqx_extension_hook_drivers, start_link, []},
                  restart => permanent,
                  %% Disabling a driver waits for its calls in flight.
                  shutdown => 30000,
                  type => worker},
-    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, Registry]}}.
+    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, PortSup, Registry]}}.

@@ -1,4 +1,5 @@
-//! Terms handed over by the broker, decoded into the SDK's types.
+//! Terms handed over by the broker, decoded into the SDK's types, for
+//! either transport (see [`Value`]).
 //!
 //! Decoding is lenient about what the broker may vary (extra keys, missing
 //! optional keys, `undefined` for a binary, IPv6) and strict only about the
@@ -7,26 +8,9 @@
 //! reports, never a panic.
 
 use crate::types::*;
-use rustler::types::tuple::get_tuple;
-use rustler::{Atom, Binary, MapIterator, Term, TermType};
+use crate::value::{Key, Value};
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
-pub(crate) mod atoms {
-    rustler::atoms! {
-        undefined, message, ok, stop, error, allow, deny,
-        success, not_authorized, publish, subscribe,
-        zone, protocol, peerhost, sockport, clientid, username, password,
-        mountpoint, is_bridge, is_superuser, anonymous, auth_result, ws_cookie,
-        dn, cn, socktype, peername, sockname, conn_mod, proto_name, proto_ver,
-        clean_start, keepalive, expiry_interval, receive_maximum, conn_props,
-        connected_at, disconnected_at, peercert,
-        dup, retain, sys, properties, allow_publish,
-        qos, nl, rap, rh, is_new, share, deny_subscription,
-        subscriptions, upgrade_qos, retry_interval, await_rel_timeout, created_at,
-        node,
-    }
-}
 
 /// Why a hook's arguments could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,64 +24,55 @@ impl std::fmt::Display for DecodeError {
 
 pub(crate) type Decoded<T> = Result<T, DecodeError>;
 
-fn fail<T>(what: &str, term: Term) -> Decoded<T> {
+fn fail<'a, T>(what: &str, term: impl Value<'a>) -> Decoded<T> {
     Err(DecodeError(format!(
-        "{what}: unexpected {:?}",
-        term.get_type()
+        "{what}: unexpected {}",
+        term.type_name()
     )))
-}
-
-fn is_undefined(term: Term) -> bool {
-    Atom::from_term(term).is_ok_and(|a| a == atoms::undefined())
 }
 
 /// A binary as text (lossy), an atom as its name; `None` for `undefined`
 /// and for any other shape.
-pub(crate) fn text(term: Term<'_>) -> Option<Text<'_>> {
-    match term.get_type() {
-        TermType::Binary => Binary::from_term(term)
-            .ok()
-            .map(|b| String::from_utf8_lossy(b.as_slice())),
-        TermType::Atom if is_undefined(term) => None,
-        TermType::Atom => term.atom_to_string().ok().map(Cow::Owned),
+pub(crate) fn text<'a>(term: impl Value<'a>) -> Option<Text<'a>> {
+    if let Some(bytes) = term.binary() {
+        return Some(String::from_utf8_lossy(bytes));
+    }
+    if term.is(Key::undefined) {
+        return None;
+    }
+    term.atom_text()
+}
+
+/// A term as text, whatever its shape: for reasons, which may be any term.
+fn any_text<'a>(term: impl Value<'a>) -> Text<'a> {
+    text(term).unwrap_or_else(|| Cow::Owned(term.render()))
+}
+
+fn boolean<'a>(term: impl Value<'a>) -> bool {
+    term.is(Key::r#true)
+}
+
+fn opt_boolean<'a>(term: impl Value<'a>) -> Option<bool> {
+    match () {
+        _ if term.is(Key::r#true) => Some(true),
+        _ if term.is(Key::r#false) => Some(false),
         _ => None,
     }
 }
 
-/// A term as text, whatever its shape: for reasons, which may be any term.
-fn any_text(term: Term<'_>) -> Text<'_> {
-    text(term).unwrap_or_else(|| Cow::Owned(format!("{term:?}")))
+fn int<'a, T: TryFrom<i64>>(term: impl Value<'a>) -> Option<T> {
+    term.int().and_then(|i| T::try_from(i).ok())
 }
 
-fn bytes(term: Term<'_>) -> Option<&[u8]> {
-    Binary::from_term(term).ok().map(|b| b.as_slice())
-}
-
-fn boolean(term: Term) -> bool {
-    term.decode::<bool>().unwrap_or(false)
-}
-
-fn int<'a, T: rustler::Decoder<'a>>(term: Term<'a>) -> Option<T> {
-    term.decode::<T>().ok()
-}
-
-fn ip(term: Term) -> Option<IpAddr> {
-    let parts = get_tuple(term).ok()?;
+fn ip<'a>(term: impl Value<'a>) -> Option<IpAddr> {
+    let parts = term.elements()?;
     match parts.len() {
         4 => {
-            let o: Vec<u8> = parts
-                .iter()
-                .map(|p| p.decode::<u8>())
-                .collect::<Result<_, _>>()
-                .ok()?;
+            let o: Vec<u8> = parts.iter().map(|p| int(*p)).collect::<Option<_>>()?;
             Some(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])))
         }
         8 => {
-            let s: Vec<u16> = parts
-                .iter()
-                .map(|p| p.decode::<u16>())
-                .collect::<Result<_, _>>()
-                .ok()?;
+            let s: Vec<u16> = parts.iter().map(|p| int(*p)).collect::<Option<_>>()?;
             Some(IpAddr::V6(Ipv6Addr::new(
                 s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
             )))
@@ -106,104 +81,104 @@ fn ip(term: Term) -> Option<IpAddr> {
     }
 }
 
-fn socket_addr(term: Term) -> Option<SocketAddr> {
-    let parts = get_tuple(term).ok()?;
-    match parts.as_slice() {
-        [host, port] => Some(SocketAddr::new(ip(*host)?, port.decode::<u16>().ok()?)),
+fn socket_addr<'a>(term: impl Value<'a>) -> Option<SocketAddr> {
+    match term.elements()?.as_slice() {
+        [host, port] => Some(SocketAddr::new(ip(*host)?, int(*port)?)),
         _ => None,
     }
 }
 
 /// Calls `each(key, value)` for every atom-keyed entry of map `term`.
-fn for_each_atom_key<'a>(
+fn for_each_atom_key<'a, V: Value<'a>>(
     what: &str,
-    term: Term<'a>,
-    mut each: impl FnMut(Atom, Term<'a>),
+    term: V,
+    mut each: impl FnMut(V, V),
 ) -> Decoded<()> {
-    let Some(entries) = MapIterator::new(term) else {
-        return fail(what, term);
-    };
-    for (key, value) in entries {
-        if let Ok(key) = Atom::from_term(key) {
-            each(key, value);
+    let is_map = term.for_each_entry(|k, v| {
+        if k.is_atom() {
+            each(k, v)
         }
+    });
+    if is_map {
+        Ok(())
+    } else {
+        fail(what, term)
     }
-    Ok(())
 }
 
-pub(crate) fn client_info(term: Term<'_>) -> Decoded<ClientInfo<'_>> {
+pub(crate) fn client_info<'a, V: Value<'a>>(term: V) -> Decoded<ClientInfo<'a>> {
     let mut c = ClientInfo::default();
     for_each_atom_key("ClientInfo", term, |k, v| {
-        if k == atoms::clientid() {
+        if k.is(Key::clientid) {
             c.clientid = text(v).unwrap_or_default();
-        } else if k == atoms::username() {
+        } else if k.is(Key::username) {
             c.username = text(v);
-        } else if k == atoms::password() {
-            c.password = bytes(v);
-        } else if k == atoms::peerhost() {
+        } else if k.is(Key::password) {
+            c.password = v.binary();
+        } else if k.is(Key::peerhost) {
             c.peerhost = ip(v);
-        } else if k == atoms::sockport() {
+        } else if k.is(Key::sockport) {
             c.sockport = int(v).unwrap_or(0);
-        } else if k == atoms::zone() {
+        } else if k.is(Key::zone) {
             c.zone = text(v).unwrap_or_default();
-        } else if k == atoms::protocol() {
+        } else if k.is(Key::protocol) {
             c.protocol = text(v).unwrap_or_default();
-        } else if k == atoms::mountpoint() {
+        } else if k.is(Key::mountpoint) {
             c.mountpoint = text(v);
-        } else if k == atoms::is_bridge() {
+        } else if k.is(Key::is_bridge) {
             c.is_bridge = boolean(v);
-        } else if k == atoms::is_superuser() {
+        } else if k.is(Key::is_superuser) {
             c.is_superuser = boolean(v);
-        } else if k == atoms::anonymous() {
-            c.anonymous = v.decode::<bool>().ok();
-        } else if k == atoms::auth_result() {
+        } else if k.is(Key::anonymous) {
+            c.anonymous = opt_boolean(v);
+        } else if k.is(Key::auth_result) {
             c.auth_result = text(v);
-        } else if k == atoms::ws_cookie() {
+        } else if k.is(Key::ws_cookie) {
             c.ws_cookie = Some(any_text(v));
-        } else if k == atoms::dn() {
+        } else if k.is(Key::dn) {
             c.dn = text(v);
-        } else if k == atoms::cn() {
+        } else if k.is(Key::cn) {
             c.cn = text(v);
         }
     })?;
     Ok(c)
 }
 
-pub(crate) fn conn_info(term: Term<'_>) -> Decoded<ConnInfo<'_>> {
+pub(crate) fn conn_info<'a, V: Value<'a>>(term: V) -> Decoded<ConnInfo<'a>> {
     let mut c = ConnInfo::default();
     let mut props = None;
     for_each_atom_key("ConnInfo", term, |k, v| {
-        if k == atoms::clientid() {
+        if k.is(Key::clientid) {
             c.clientid = text(v);
-        } else if k == atoms::username() {
+        } else if k.is(Key::username) {
             c.username = text(v);
-        } else if k == atoms::socktype() {
+        } else if k.is(Key::socktype) {
             c.socktype = text(v).unwrap_or_default();
-        } else if k == atoms::peername() {
+        } else if k.is(Key::peername) {
             c.peername = socket_addr(v);
-        } else if k == atoms::sockname() {
+        } else if k.is(Key::sockname) {
             c.sockname = socket_addr(v);
-        } else if k == atoms::conn_mod() {
+        } else if k.is(Key::conn_mod) {
             c.conn_mod = text(v).unwrap_or_default();
-        } else if k == atoms::proto_name() {
+        } else if k.is(Key::proto_name) {
             c.proto_name = text(v);
-        } else if k == atoms::proto_ver() {
+        } else if k.is(Key::proto_ver) {
             c.proto_ver = int(v);
-        } else if k == atoms::clean_start() {
-            c.clean_start = v.decode::<bool>().ok();
-        } else if k == atoms::keepalive() {
+        } else if k.is(Key::clean_start) {
+            c.clean_start = opt_boolean(v);
+        } else if k.is(Key::keepalive) {
             c.keepalive = int(v);
-        } else if k == atoms::expiry_interval() {
+        } else if k.is(Key::expiry_interval) {
             c.expiry_interval = int(v);
-        } else if k == atoms::receive_maximum() {
+        } else if k.is(Key::receive_maximum) {
             c.receive_maximum = int(v);
-        } else if k == atoms::connected_at() {
+        } else if k.is(Key::connected_at) {
             c.connected_at = int(v);
-        } else if k == atoms::disconnected_at() {
+        } else if k.is(Key::disconnected_at) {
             c.disconnected_at = int(v);
-        } else if k == atoms::peercert() {
-            c.has_peercert = !is_undefined(v) && v.get_type() != TermType::Atom;
-        } else if k == atoms::conn_props() {
+        } else if k.is(Key::peercert) {
+            c.has_peercert = !v.is_atom();
+        } else if k.is(Key::conn_props) {
             props = Some(v);
         }
     })?;
@@ -215,31 +190,28 @@ pub(crate) fn conn_info(term: Term<'_>) -> Decoded<ConnInfo<'_>> {
 
 /// MQTT 5 properties: a map keyed by atoms such as `'User-Property'`;
 /// `undefined` is read as no properties.
-pub(crate) fn properties(term: Term<'_>) -> Decoded<Properties<'_>> {
-    if is_undefined(term) {
+pub(crate) fn properties<'a, V: Value<'a>>(term: V) -> Decoded<Properties<'a>> {
+    if term.is(Key::undefined) {
         return Ok(Properties::default());
     }
-    let Some(entries) = MapIterator::new(term) else {
-        return fail("Properties", term);
-    };
     let mut out = Vec::new();
-    for (key, value) in entries {
-        out.push((any_text(key), property_value(value)));
+    if !term.for_each_entry(|k, v| out.push((any_text(k), property_value(v)))) {
+        return fail("Properties", term);
     }
     Ok(Properties(out))
 }
 
-fn property_value(term: Term<'_>) -> PropertyValue<'_> {
-    if let Ok(i) = term.decode::<i64>() {
+fn property_value<'a, V: Value<'a>>(term: V) -> PropertyValue<'a> {
+    if let Some(i) = term.int() {
         return PropertyValue::Integer(i);
     }
-    if let Some(b) = bytes(term) {
+    if let Some(b) = term.binary() {
         return PropertyValue::Binary(b);
     }
-    if let Ok(list) = term.decode::<Vec<Term>>() {
+    if let Some(list) = term.items() {
         let pairs: Option<Vec<_>> = list
             .into_iter()
-            .map(|pair| match get_tuple(pair).ok()?.as_slice() {
+            .map(|pair| match pair.elements()?.as_slice() {
                 [k, v] => Some((text(*k)?, text(*v)?)),
                 _ => None,
             })
@@ -248,54 +220,49 @@ fn property_value(term: Term<'_>) -> PropertyValue<'_> {
             return PropertyValue::Pairs(pairs);
         }
     }
-    PropertyValue::Other(format!("{term:?}"))
+    PropertyValue::Other(term.render())
 }
 
 /// The fields of a `#message{}` record, tag first; `Err` for anything else.
-pub(crate) fn message_fields(term: Term<'_>) -> Decoded<Vec<Term<'_>>> {
-    match get_tuple(term) {
-        Ok(fields)
-            if fields.len() == 9
-                && Atom::from_term(fields[0]).is_ok_and(|t| t == atoms::message()) =>
-        {
-            Ok(fields)
-        }
+pub(crate) fn message_fields<'a, V: Value<'a>>(term: V) -> Decoded<Vec<V>> {
+    match term.elements() {
+        Some(fields) if fields.len() == 9 && fields[0].is(Key::message) => Ok(fields),
         _ => fail("Message (a #message{} record)", term),
     }
 }
 
 /// The topic of a `#message{}` record, without decoding the rest.
-pub(crate) fn message_topic(term: Term<'_>) -> Decoded<Text<'_>> {
+pub(crate) fn message_topic<'a, V: Value<'a>>(term: V) -> Decoded<Text<'a>> {
     let fields = message_fields(term)?;
     text(fields[6]).map_or_else(|| fail("Message topic", fields[6]), Ok)
 }
 
-pub(crate) fn message(term: Term<'_>) -> Decoded<Message<'_>> {
+pub(crate) fn message<'a, V: Value<'a>>(term: V) -> Decoded<Message<'a>> {
     let f = message_fields(term)?;
     let mut flags = MessageFlags::default();
     for_each_atom_key("Message flags", f[4], |k, v| {
-        if k == atoms::dup() {
+        if k.is(Key::dup) {
             flags.dup = boolean(v);
-        } else if k == atoms::retain() {
+        } else if k.is(Key::retain) {
             flags.retain = boolean(v);
-        } else if k == atoms::sys() {
+        } else if k.is(Key::sys) {
             flags.sys = boolean(v);
         }
     })?;
     let mut headers = MessageHeaders::default();
     let mut props = None;
     for_each_atom_key("Message headers", f[5], |k, v| {
-        if k == atoms::username() {
+        if k.is(Key::username) {
             headers.username = text(v);
-        } else if k == atoms::peerhost() {
+        } else if k.is(Key::peerhost) {
             headers.peerhost = ip(v);
-        } else if k == atoms::protocol() {
+        } else if k.is(Key::protocol) {
             headers.protocol = text(v);
-        } else if k == atoms::proto_ver() {
+        } else if k.is(Key::proto_ver) {
             headers.proto_ver = int(v);
-        } else if k == atoms::allow_publish() {
-            headers.allow_publish = v.decode::<bool>().ok();
-        } else if k == atoms::properties() {
+        } else if k.is(Key::allow_publish) {
+            headers.allow_publish = opt_boolean(v);
+        } else if k.is(Key::properties) {
             props = Some(v);
         }
     })?;
@@ -303,57 +270,60 @@ pub(crate) fn message(term: Term<'_>) -> Decoded<Message<'_>> {
         headers.properties = properties(p)?;
     }
     Ok(Message {
-        id: bytes(f[1]).unwrap_or_default(),
+        id: f[1].binary().unwrap_or_default(),
         qos: int(f[2]).unwrap_or(0),
         from: text(f[3]).unwrap_or_default(),
         flags,
         headers,
         topic: text(f[6]).map_or_else(|| fail("Message topic", f[6]), Ok)?,
-        payload: bytes(f[7]).map_or_else(|| fail("Message payload", f[7]), Ok)?,
+        payload: f[7]
+            .binary()
+            .map_or_else(|| fail("Message payload", f[7]), Ok)?,
         timestamp: int(f[8]).unwrap_or(0),
     })
 }
 
-pub(crate) fn sub_opts(term: Term<'_>) -> Decoded<SubOpts> {
+pub(crate) fn sub_opts<'a, V: Value<'a>>(term: V) -> Decoded<SubOpts> {
     let mut o = SubOpts::default();
     for_each_atom_key("SubOpts", term, |k, v| {
-        if k == atoms::qos() {
+        if k.is(Key::qos) {
             o.qos = int(v).unwrap_or(0);
-        } else if k == atoms::nl() {
+        } else if k.is(Key::nl) {
             o.nl = int(v).unwrap_or(0);
-        } else if k == atoms::rap() {
+        } else if k.is(Key::rap) {
             o.rap = int(v).unwrap_or(0);
-        } else if k == atoms::rh() {
+        } else if k.is(Key::rh) {
             o.rh = int(v).unwrap_or(0);
-        } else if k == atoms::is_new() {
-            o.is_new = v.decode::<bool>().ok();
-        } else if k == atoms::share() {
+        } else if k.is(Key::is_new) {
+            o.is_new = opt_boolean(v);
+        } else if k.is(Key::share) {
             o.share = text(v).map(Cow::into_owned);
         }
     })?;
     Ok(o)
 }
 
-pub(crate) fn session_info(term: Term<'_>) -> Decoded<SessionInfo<'_>> {
+pub(crate) fn session_info<'a, V: Value<'a>>(term: V) -> Decoded<SessionInfo<'a>> {
     let mut s = SessionInfo::default();
     let mut subs = None;
     for_each_atom_key("SessInfo", term, |k, v| {
-        if k == atoms::subscriptions() {
+        if k.is(Key::subscriptions) {
             subs = Some(v);
-        } else if k == atoms::upgrade_qos() {
+        } else if k.is(Key::upgrade_qos) {
             s.upgrade_qos = boolean(v);
-        } else if k == atoms::retry_interval() {
+        } else if k.is(Key::retry_interval) {
             s.retry_interval = int(v);
-        } else if k == atoms::await_rel_timeout() {
+        } else if k.is(Key::await_rel_timeout) {
             s.await_rel_timeout = int(v);
-        } else if k == atoms::created_at() {
+        } else if k.is(Key::created_at) {
             s.created_at = int(v);
         }
     })?;
     if let Some(subs) = subs {
-        let Some(entries) = MapIterator::new(subs) else {
+        let mut entries = Vec::new();
+        if !subs.for_each_entry(|filter, opts| entries.push((filter, opts))) {
             return fail("SessInfo subscriptions", subs);
-        };
+        }
         for (filter, opts) in entries {
             s.subscriptions.push((any_text(filter), sub_opts(opts)?));
         }
@@ -362,46 +332,48 @@ pub(crate) fn session_info(term: Term<'_>) -> Decoded<SessionInfo<'_>> {
 }
 
 /// `[{TopicFilter, SubOpts}]`, as `client.subscribe` and `client.unsubscribe` carry.
-pub(crate) fn topic_filters(term: Term<'_>) -> Decoded<Vec<(Term<'_>, Term<'_>)>> {
-    let Ok(list) = term.decode::<Vec<Term>>() else {
+pub(crate) fn topic_filters<'a, V: Value<'a>>(term: V) -> Decoded<Vec<(V, V)>> {
+    let Some(list) = term.items() else {
         return fail("topic filter list", term);
     };
     list.into_iter()
-        .map(|item| match get_tuple(item).ok().as_deref() {
+        .map(|item| match item.elements().as_deref() {
             Some([filter, opts]) => Ok((*filter, *opts)),
             _ => fail("{TopicFilter, SubOpts}", item),
         })
         .collect()
 }
 
-pub(crate) fn pubsub(term: Term) -> Decoded<PubSub> {
-    match Atom::from_term(term) {
-        Ok(a) if a == atoms::publish() => Ok(PubSub::Publish),
-        Ok(a) if a == atoms::subscribe() => Ok(PubSub::Subscribe),
-        _ => fail("publish | subscribe", term),
+pub(crate) fn pubsub<'a>(term: impl Value<'a>) -> Decoded<PubSub> {
+    if term.is(Key::publish) {
+        Ok(PubSub::Publish)
+    } else if term.is(Key::subscribe) {
+        Ok(PubSub::Subscribe)
+    } else {
+        fail("publish | subscribe", term)
     }
 }
 
-pub(crate) fn auth_result(term: Term) -> Decoded<AuthResult> {
+pub(crate) fn auth_result<'a>(term: impl Value<'a>) -> Decoded<AuthResult> {
     let mut r = AuthResult {
         success: false,
         anonymous: false,
     };
     for_each_atom_key("auth result", term, |k, v| {
-        if k == atoms::auth_result() {
-            r.success = Atom::from_term(v).is_ok_and(|a| a == atoms::success());
-        } else if k == atoms::anonymous() {
+        if k.is(Key::auth_result) {
+            r.success = v.is(Key::success);
+        } else if k.is(Key::anonymous) {
             r.anonymous = boolean(v);
         }
     })?;
     Ok(r)
 }
 
-pub(crate) fn reason(term: Term<'_>) -> Reason<'_> {
+pub(crate) fn reason<'a>(term: impl Value<'a>) -> Reason<'a> {
     Reason(any_text(term))
 }
 
-/// `Some(text)` for a binary or atom topic, `Err` otherwise.
-pub(crate) fn topic(term: Term<'_>) -> Decoded<Text<'_>> {
+/// A topic or topic filter: a binary (or atom); `Err` otherwise.
+pub(crate) fn topic<'a>(term: impl Value<'a>) -> Decoded<Text<'a>> {
     text(term).map_or_else(|| fail("topic", term), Ok)
 }

@@ -1,128 +1,155 @@
 //! Decisions turned into exactly the return value the broker's hook fold
 //! expects (see emqx_hooks: `{ok, Acc}` continues with Acc, `{stop, Acc}`
-//! ends the chain with Acc, anything else continues unchanged).
+//! ends the chain with Acc, anything else continues unchanged), for either
+//! transport (see [`Build`]).
 
 use crate::decision::*;
-use crate::decode::atoms;
-use rustler::types::tuple::make_tuple;
-use rustler::{Encoder, Env, OwnedBinary, Term};
+use crate::value::{Build, Key};
+
+/// Why a decision could not be encoded: an argument it builds on had the
+/// wrong shape.
+pub(crate) struct EncodeError(pub &'static str);
+
+type Encoded<T> = Result<T, EncodeError>;
 
 /// `ok`: the broker goes on with the accumulator it had.
-pub(crate) fn unchanged(env: Env<'_>) -> Term<'_> {
-    atoms::ok().encode(env)
+pub(crate) fn unchanged<'a, B: Build<'a>>(b: &B) -> B::Out {
+    b.atom(Key::ok)
 }
 
-fn ok_with<'a>(env: Env<'a>, acc: Term<'a>) -> Term<'a> {
-    (atoms::ok(), acc).encode(env)
+fn ok_with<'a, B: Build<'a>>(b: &B, acc: B::Out) -> B::Out {
+    b.tuple(&[b.atom(Key::ok), acc])
 }
 
-fn stop_with<'a>(env: Env<'a>, acc: Term<'a>) -> Term<'a> {
-    (atoms::stop(), acc).encode(env)
+fn stop_with<'a, B: Build<'a>>(b: &B, acc: B::Out) -> B::Out {
+    b.tuple(&[b.atom(Key::stop), acc])
 }
 
-pub(crate) fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
-    let mut owned = OwnedBinary::new(bytes.len());
-    owned.as_mut_slice().copy_from_slice(bytes);
-    owned.release(env).encode(env)
+fn put<'a, B: Build<'a>>(
+    b: &B,
+    map: B::Out,
+    key: Key,
+    value: B::Out,
+    what: &'static str,
+) -> Encoded<B::Out> {
+    b.map_put(map, key, value).ok_or(EncodeError(what))
 }
 
 /// `client.authenticate`: the accumulator is `#{auth_result, anonymous}`,
 /// merged into ClientInfo by the broker on success.
-pub(crate) fn authenticate<'a>(
-    env: Env<'a>,
-    acc: Term<'a>,
+pub(crate) fn authenticate<'a, B: Build<'a>>(
+    b: &B,
+    acc: B::In,
     decision: AuthDecision,
-) -> rustler::NifResult<Term<'a>> {
+) -> Encoded<B::Out> {
     let (result, superuser) = match decision {
-        AuthDecision::Ignore => return Ok(unchanged(env)),
-        AuthDecision::Allow => (atoms::success(), false),
-        AuthDecision::AllowSuperuser => (atoms::success(), true),
-        AuthDecision::Deny => (atoms::not_authorized(), false),
+        AuthDecision::Ignore => return Ok(unchanged(b)),
+        AuthDecision::Allow => (Key::success, false),
+        AuthDecision::AllowSuperuser => (Key::success, true),
+        AuthDecision::Deny => (Key::not_authorized, false),
     };
-    let acc = acc
-        .map_put(atoms::auth_result(), result)?
-        .map_put(atoms::anonymous(), false)?
-        .map_put(atoms::is_superuser(), superuser)?;
-    Ok(stop_with(env, acc))
+    let what = "client.authenticate accumulator is not a map";
+    let acc = put(b, b.input(acc), Key::auth_result, b.atom(result), what)?;
+    let acc = put(b, acc, Key::anonymous, b.boolean(false), what)?;
+    let acc = put(b, acc, Key::is_superuser, b.boolean(superuser), what)?;
+    Ok(stop_with(b, acc))
 }
 
-pub(crate) fn check_acl(env: Env<'_>, decision: AclDecision) -> Term<'_> {
+pub(crate) fn check_acl<'a, B: Build<'a>>(b: &B, decision: AclDecision) -> B::Out {
     match decision {
-        AclDecision::Ignore => unchanged(env),
-        AclDecision::Allow => stop_with(env, atoms::allow().encode(env)),
-        AclDecision::Deny => stop_with(env, atoms::deny().encode(env)),
+        AclDecision::Ignore => unchanged(b),
+        AclDecision::Allow => stop_with(b, b.atom(Key::allow)),
+        AclDecision::Deny => stop_with(b, b.atom(Key::deny)),
     }
 }
 
-pub(crate) fn connect(env: Env<'_>, decision: ConnectDecision) -> Term<'_> {
+pub(crate) fn connect<'a, B: Build<'a>>(b: &B, decision: ConnectDecision) -> B::Out {
     match decision {
-        ConnectDecision::Accept => unchanged(env),
-        ConnectDecision::Refuse(code) => stop_with(env, (atoms::error(), code.0).encode(env)),
+        ConnectDecision::Accept => unchanged(b),
+        ConnectDecision::Refuse(code) => {
+            stop_with(b, b.tuple(&[b.atom(Key::error), b.int(i64::from(code.0))]))
+        }
     }
 }
 
 /// `client.subscribe`: the new `[{Filter, SubOpts}]`, or `ok` when every
 /// filter is kept.
-pub(crate) fn subscribe<'a>(
-    env: Env<'a>,
-    filters: &[(Term<'a>, Term<'a>)],
+pub(crate) fn subscribe<'a, B: Build<'a>>(
+    b: &B,
+    filters: &[(B::In, B::In)],
     decisions: &[FilterDecision],
-) -> rustler::NifResult<Term<'a>> {
+) -> Encoded<B::Out> {
     if decisions.iter().all(|d| *d == FilterDecision::Keep) {
-        return Ok(unchanged(env));
+        return Ok(unchanged(b));
     }
     let mut out = Vec::with_capacity(filters.len());
     for ((filter, opts), decision) in filters.iter().zip(decisions) {
+        let (filter, opts) = (b.input(*filter), b.input(*opts));
         let item = match decision {
-            FilterDecision::Keep => (*filter, *opts),
-            FilterDecision::Rewrite(new) => (new.as_str().encode(env), *opts),
-            FilterDecision::Deny => (*filter, opts.map_put(atoms::deny_subscription(), true)?),
+            FilterDecision::Keep => [filter, opts],
+            FilterDecision::Rewrite(new) => [b.binary(new.as_bytes()), opts],
+            FilterDecision::Deny => [
+                filter,
+                put(
+                    b,
+                    opts,
+                    Key::deny_subscription,
+                    b.boolean(true),
+                    "SubOpts is not a map",
+                )?,
+            ],
         };
-        out.push(item.encode(env));
+        out.push(b.tuple(&item));
     }
-    Ok(ok_with(env, out.encode(env)))
+    Ok(ok_with(b, b.list(&out)))
 }
 
-fn rewrite_message<'a>(env: Env<'a>, fields: &[Term<'a>], r: &MessageRewrite) -> Term<'a> {
-    let mut f = fields.to_vec();
+fn rewrite_message<'a, B: Build<'a>>(b: &B, fields: &[B::In], r: &MessageRewrite) -> B::Out {
+    let mut f: Vec<B::Out> = fields.iter().map(|v| b.input(*v)).collect();
     if let Some(qos) = r.qos {
-        f[2] = qos.min(2).encode(env);
+        f[2] = b.int(i64::from(qos.min(2)));
     }
     if let Some(topic) = &r.topic {
-        f[6] = topic.as_str().encode(env);
+        f[6] = b.binary(topic.as_bytes());
     }
     if let Some(payload) = &r.payload {
-        f[7] = binary(env, payload);
+        f[7] = b.binary(payload);
     }
-    make_tuple(env, &f)
+    b.tuple(&f)
 }
 
 /// `message.publish`: a rewrite goes on down the chain (later hooks such as
 /// the retainer and the rule engine must see the message); a drop blocks
 /// delivery with `allow_publish => false` and ends the chain.
-pub(crate) fn publish<'a>(
-    env: Env<'a>,
-    fields: &[Term<'a>],
+pub(crate) fn publish<'a, B: Build<'a>>(
+    b: &B,
+    fields: &[B::In],
     decision: &PublishDecision,
-) -> rustler::NifResult<Term<'a>> {
+) -> Encoded<B::Out> {
     Ok(match decision {
-        PublishDecision::Continue => unchanged(env),
-        PublishDecision::Rewrite(r) => ok_with(env, rewrite_message(env, fields, r)),
+        PublishDecision::Continue => unchanged(b),
+        PublishDecision::Rewrite(r) => ok_with(b, rewrite_message(b, fields, r)),
         PublishDecision::Drop => {
-            let mut f = fields.to_vec();
-            f[5] = f[5].map_put(atoms::allow_publish(), false)?;
-            stop_with(env, make_tuple(env, &f))
+            let mut f: Vec<B::Out> = fields.iter().map(|v| b.input(*v)).collect();
+            f[5] = put(
+                b,
+                f[5].clone(),
+                Key::allow_publish,
+                b.boolean(false),
+                "message headers are not a map",
+            )?;
+            stop_with(b, b.tuple(&f))
         }
     })
 }
 
-pub(crate) fn delivered<'a>(
-    env: Env<'a>,
-    fields: &[Term<'a>],
+pub(crate) fn delivered<'a, B: Build<'a>>(
+    b: &B,
+    fields: &[B::In],
     decision: &DeliveredDecision,
-) -> Term<'a> {
+) -> B::Out {
     match decision {
-        DeliveredDecision::Continue => unchanged(env),
-        DeliveredDecision::Rewrite(r) => ok_with(env, rewrite_message(env, fields, r)),
+        DeliveredDecision::Continue => unchanged(b),
+        DeliveredDecision::Rewrite(r) => ok_with(b, rewrite_message(b, fields, r)),
     }
 }

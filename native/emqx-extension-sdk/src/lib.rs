@@ -52,6 +52,7 @@ mod hook;
 pub mod runtime;
 pub mod topic;
 mod types;
+mod value;
 
 pub use decision::*;
 pub use hook::{Context, Hook, HookSet, HookSpec, Mode};
@@ -358,16 +359,26 @@ pub trait Handler: Send + Sync + 'static {
 macro_rules! export_handler {
     ($handler:ty, $module:literal) => {
         #[doc(hidden)]
+        fn __emqx_exhook_build(
+            config: &$crate::Config,
+        ) -> ::std::result::Result<::std::boxed::Box<dyn $crate::Handler>, $crate::InitError> {
+            let handler = <$handler as $crate::Handler>::init(config)?;
+            ::std::result::Result::Ok(::std::boxed::Box::new(handler))
+        }
+
+        /// The NIF transport: the VM calls this when it loads the library.
+        #[doc(hidden)]
         #[no_mangle]
         pub extern "C" fn nif_init() -> *const $crate::runtime::ErlNifEntry {
-            fn build(
-                config: &$crate::Config,
-            ) -> ::std::result::Result<::std::boxed::Box<dyn $crate::Handler>, $crate::InitError>
-            {
-                let handler = <$handler as $crate::Handler>::init(config)?;
-                ::std::result::Result::Ok(::std::boxed::Box::new(handler))
-            }
-            $crate::runtime::nif_entry(concat!($module, "\0"), build)
+            $crate::runtime::nif_entry(concat!($module, "\0"), __emqx_exhook_build)
+        }
+
+        /// The Port transport: the `emqx_exhook_port` launcher calls this
+        /// after loading the library in a process of its own.
+        #[doc(hidden)]
+        #[no_mangle]
+        pub extern "C" fn emqx_exhook_port_main() -> i32 {
+            $crate::runtime::port::serve(__emqx_exhook_build)
         }
     };
 }

@@ -1,38 +1,39 @@
 //! Decodes a hook's arguments, asks the handler, and encodes its decision
-//! as the broker's return value.
+//! as the broker's return value; the same for both transports.
 
-use super::{CallError, Core};
+use super::CallError;
 use crate::decision::FilterDecision;
 use crate::decode;
 use crate::encode;
-use crate::hook::{Context, Hook};
+use crate::hook::{Context, Hook, HookSpec};
+use crate::value::{Build, Key, Value};
 use crate::Handler;
-use rustler::types::tuple::get_tuple;
-use rustler::{Env, Term};
 
 /// Decodes `args` for `hook`, asks the handler, and encodes its decision
-/// as the broker's return value.
-pub(crate) fn dispatch<'a>(
-    env: Env<'a>,
-    driver: &Core,
+/// as the broker's return value. Message hooks are entered only for the
+/// topics `spec` lets through.
+pub(crate) fn dispatch<'a, B: Build<'a>>(
+    b: &B,
+    h: &dyn Handler,
+    spec: &HookSpec,
     hook: Hook,
-    args: Term<'a>,
+    args: B::In,
     ctx: &Context,
-) -> Result<Term<'a>, CallError> {
-    let a =
-        get_tuple(args).map_err(|_| CallError::BadArg("hook arguments must be a tuple".into()))?;
-    let arg = |i: usize| -> Result<Term<'a>, CallError> {
+) -> Result<B::Out, CallError> {
+    let a = args
+        .elements()
+        .ok_or_else(|| CallError::BadArg("hook arguments must be a tuple".into()))?;
+    let arg = |i: usize| -> Result<B::In, CallError> {
         a.get(i).copied().ok_or_else(|| {
             CallError::BadArg(format!("{}: missing argument {}", hook.name(), i + 1))
         })
     };
-    let h = &*driver.handler;
-    let done = encode::unchanged(env);
+    let done = encode::unchanged(b);
     Ok(match hook {
         Hook::ClientConnect => {
             let conn = decode::conn_info(arg(0)?)?;
             let props = decode::properties(arg(1)?)?;
-            encode::connect(env, h.on_client_connect(&conn, &props, ctx))
+            encode::connect(b, h.on_client_connect(&conn, &props, ctx))
         }
         Hook::ClientConnack => {
             let conn = decode::conn_info(arg(0)?)?;
@@ -59,16 +60,15 @@ pub(crate) fn dispatch<'a>(
             let client = decode::client_info(arg(0)?)?;
             let acc = arg(1)?;
             let so_far = decode::auth_result(acc)?;
-            encode::authenticate(env, acc, h.on_client_authenticate(&client, so_far, ctx))?
+            encode::authenticate(b, acc, h.on_client_authenticate(&client, so_far, ctx))?
         }
         Hook::ClientCheckAcl => {
             let client = decode::client_info(arg(0)?)?;
             let pubsub = decode::pubsub(arg(1)?)?;
             let topic = decode::topic(arg(2)?)?;
-            let so_far =
-                rustler::Atom::from_term(arg(3)?).is_ok_and(|a| a == decode::atoms::allow());
+            let so_far = arg(3)?.is(Key::allow);
             encode::check_acl(
-                env,
+                b,
                 h.on_client_check_acl(&client, pubsub, &topic, so_far, ctx),
             )
         }
@@ -85,7 +85,7 @@ pub(crate) fn dispatch<'a>(
                     other => other,
                 });
             }
-            encode::subscribe(env, &filters, &decisions)?
+            encode::subscribe(b, &filters, &decisions)?
         }
         Hook::ClientUnsubscribe => {
             let client = decode::client_info(arg(0)?)?;
@@ -129,26 +129,26 @@ pub(crate) fn dispatch<'a>(
         }
         Hook::MessagePublish => {
             let msg_term = arg(0)?;
-            if !driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+            if !spec.wants(hook, &decode::message_topic(msg_term)?) {
                 return Ok(done);
             }
             let fields = decode::message_fields(msg_term)?;
             let decision = h.on_message_publish(&decode::message(msg_term)?, ctx);
-            encode::publish(env, &fields, &decision)?
+            encode::publish(b, &fields, &decision)?
         }
         Hook::MessageDelivered => {
             let msg_term = arg(1)?;
-            if !driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+            if !spec.wants(hook, &decode::message_topic(msg_term)?) {
                 return Ok(done);
             }
             let client = decode::client_info(arg(0)?)?;
             let fields = decode::message_fields(msg_term)?;
             let decision = h.on_message_delivered(&client, &decode::message(msg_term)?, ctx);
-            encode::delivered(env, &fields, &decision)
+            encode::delivered(b, &fields, &decision)
         }
         Hook::MessageAcked => {
             let msg_term = arg(1)?;
-            if driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+            if spec.wants(hook, &decode::message_topic(msg_term)?) {
                 h.on_message_acked(
                     &decode::client_info(arg(0)?)?,
                     &decode::message(msg_term)?,
@@ -159,7 +159,7 @@ pub(crate) fn dispatch<'a>(
         }
         Hook::MessageDropped => {
             let msg_term = arg(0)?;
-            if driver.spec.wants(hook, &decode::message_topic(msg_term)?) {
+            if spec.wants(hook, &decode::message_topic(msg_term)?) {
                 let node = dropped_by_node(arg(1)?);
                 let reason = decode::reason(arg(2)?);
                 h.on_message_dropped(&decode::message(msg_term)?, &node, &reason, ctx);
@@ -170,22 +170,22 @@ pub(crate) fn dispatch<'a>(
 }
 
 /// The node from `message.dropped`'s `#{node => Node}` argument.
-fn dropped_by_node(term: Term) -> String {
-    term.map_get(decode::atoms::node())
-        .ok()
-        .and_then(|n| decode::text(n).map(|t| t.into_owned()))
+fn dropped_by_node<'a>(term: impl Value<'a>) -> String {
+    term.get(Key::node)
+        .and_then(decode::text)
+        .map(|t| t.into_owned())
         .unwrap_or_default()
 }
 
 /// The clientid an event belongs to: the key that keeps one client's
 /// events in order, and the name in reports. `None` if the arguments do
 /// not carry one.
-pub(crate) fn client_term<'a>(hook: Hook, args: Term<'a>) -> Option<Term<'a>> {
-    let first = *get_tuple(args).ok()?.first()?;
+pub(crate) fn client_term<'a, V: Value<'a>>(hook: Hook, args: V) -> Option<V> {
+    let first = *args.elements()?.first()?;
     match hook {
         Hook::MessagePublish | Hook::MessageDropped => {
             decode::message_fields(first).ok().map(|f| f[3])
         }
-        _ => first.map_get(decode::atoms::clientid()).ok(),
+        _ => first.get(Key::clientid),
     }
 }

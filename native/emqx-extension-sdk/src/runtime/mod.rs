@@ -20,11 +20,13 @@
 
 mod dispatch;
 mod pool;
+pub mod port;
 mod report;
 mod stats;
 
 use crate::decode::{self, DecodeError};
 use crate::hook::{Context, Hook, HookSet, HookSpec};
+use crate::value::NifBuild;
 use crate::{Config, Handler, InitError};
 use dispatch::{client_term, dispatch};
 use pool::{Pool, PoolConfig, Rejected, Work};
@@ -120,6 +122,12 @@ pub(crate) enum CallError {
 impl From<DecodeError> for CallError {
     fn from(e: DecodeError) -> Self {
         CallError::BadArg(e.0)
+    }
+}
+
+impl From<crate::encode::EncodeError> for CallError {
+    fn from(e: crate::encode::EncodeError) -> Self {
+        CallError::BadArg(e.0.to_string())
     }
 }
 
@@ -492,8 +500,17 @@ fn driver_call<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     let outcome = if !driver.live.load(Ordering::Acquire) || !core.accepts(hook) {
         Err(CallError::NotLoaded)
     } else {
-        guarded(|| dispatch(env, core, hook, *hook_args, &ctx))
-            .unwrap_or_else(|m| Err(CallError::Panic(m)))
+        guarded(|| {
+            dispatch(
+                &NifBuild(env),
+                &*core.handler,
+                &core.spec,
+                hook,
+                *hook_args,
+                &ctx,
+            )
+        })
+        .unwrap_or_else(|m| Err(CallError::Panic(m)))
     };
     let elapsed = started.elapsed();
     stats.latency.record(elapsed);
@@ -704,8 +721,9 @@ impl Work<Job> for Core {
         let ctx = Context::new(hook, &self.name, deadline);
         let outcome: Result<SavedTerm, CallError> = env.run(|e| {
             let args = args.load(e);
-            let result = guarded(|| dispatch(e, self, hook, args, &ctx))
-                .unwrap_or_else(|m| Err(CallError::Panic(m)));
+            let result =
+                guarded(|| dispatch(&NifBuild(e), &*self.handler, &self.spec, hook, args, &ctx))
+                    .unwrap_or_else(|m| Err(CallError::Panic(m)));
             let settled = match &reply {
                 // A fold nobody waits for any more was counted as timed out.
                 Some(r) => r

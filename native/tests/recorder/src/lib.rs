@@ -39,8 +39,14 @@ impl Recorder {
         if client.starts_with("panic") {
             panic!("recorder asked to panic by {client}");
         }
+        self.write_line(&line);
+    }
+
+    /// One write per line: the Port transport runs several processes that
+    /// append to the same file, and O_APPEND keeps a single write whole.
+    fn write_line(&self, line: &str) {
         if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{line}");
+            let _ = out.write_all(format!("{line}\n").as_bytes());
         }
     }
 }
@@ -115,9 +121,7 @@ impl Handler for Recorder {
     }
 
     fn deinit(&self) {
-        if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "deinit");
-        }
+        self.write_line("deinit");
     }
 
     fn on_client_connect(

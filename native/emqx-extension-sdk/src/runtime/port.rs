@@ -1,0 +1,394 @@
+//! The Port transport: the same handler, in an OS process of its own,
+//! serving hook calls over stdin/stdout with `{packet, 4}` framing and the
+//! External Term Format.
+//!
+//! Requests (Erlang to handler), one term a frame:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `{init, Name, [{Key, Value}], Opts}` | `{init_ok, [{HookName, Mode}]}` or `{init_error, Reason}` |
+//! | `{call, Id, HookIndex, ArgsTuple, TimeoutMs}` | `{reply, Id, Result}`, in any order: many calls are in flight |
+//! | `{cast, HookIndex, ArgsTuple, TimeoutMs}` | none |
+//! | `deinit` | `deinit_ok`, then the process exits |
+//!
+//! Calls run on the same worker pool as in the NIF transport, keyed by
+//! clientid, so one client's events keep their order. The process keeps
+//! the protocol's file descriptors to itself and points its stdout at
+//! stderr, so a handler's `println!` ends up in the broker's log instead
+//! of corrupting the protocol.
+
+use super::dispatch::{client_term, dispatch};
+use super::pool::{Pool, PoolConfig, Work};
+use super::{guarded, CallError, Factory};
+use crate::decode;
+use crate::hook::{Context, Hook, HookSpec};
+use crate::value::{Build, EtfBuild, Key, Value};
+use crate::{Config, Handler, InitError};
+use eetf::Term;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufReader, Read, Write};
+use std::os::fd::FromRawFd;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Serves one driver over stdin/stdout until `deinit` or end of input;
+/// the process's exit code.
+pub fn serve(factory: Factory) -> i32 {
+    super::install_panic_hook();
+    let (input, output) = match take_protocol_fds() {
+        Ok(fds) => fds,
+        Err(e) => {
+            eprintln!("emqx_exhook_port: cannot take stdin/stdout: {e}");
+            return 2;
+        }
+    };
+    let mut input = BufReader::new(input);
+    let output = Arc::new(Mutex::new(output));
+    let (core, pool) = match init(&mut input, &output, factory) {
+        Some(started) => started,
+        None => return 1,
+    };
+    loop {
+        let request = match read_frame(&mut input) {
+            Ok(Some(term)) => term,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("emqx_exhook_port {}: bad request: {e}", core.name);
+                break;
+            }
+        };
+        if (&request).is(Key::deinit) {
+            pool.stop();
+            let _ = guarded(|| core.handler.deinit());
+            core.send(&EtfBuild.atom(Key::deinit_ok));
+            return 0;
+        }
+        if let Err(e) = core.submit(&pool, request) {
+            eprintln!("emqx_exhook_port {}: {e}", core.name);
+        }
+    }
+    // The VM went away or closed the port: stop as if disabled.
+    pool.stop();
+    let _ = guarded(|| core.handler.deinit());
+    0
+}
+
+/// Moves the protocol to private descriptors; stdout becomes stderr and
+/// stdin /dev/null, for the handler's own use.
+fn take_protocol_fds() -> std::io::Result<(File, File)> {
+    // SAFETY: plain descriptor calls on the process's own standard streams;
+    // each new descriptor is owned by exactly one `File`.
+    unsafe {
+        let input = libc::dup(0);
+        let output = libc::dup(1);
+        if input < 0 || output < 0 || libc::dup2(2, 1) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        Ok((File::from_raw_fd(input), File::from_raw_fd(output)))
+    }
+}
+
+fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Term>> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+    input.read_exact(&mut frame)?;
+    Term::decode(frame.as_slice())
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+fn text_term(s: &str) -> Term {
+    EtfBuild.binary(s.as_bytes())
+}
+
+fn mode_key(mode: crate::Mode) -> Key {
+    match mode {
+        crate::Mode::Inline => Key::inline,
+        crate::Mode::DirtyCpu => Key::dirty_cpu,
+        crate::Mode::DirtyIo => Key::dirty_io,
+        crate::Mode::Pool => Key::pool,
+    }
+}
+
+/// What the workers share.
+struct PortCore {
+    name: String,
+    handler: Box<dyn Handler>,
+    spec: HookSpec,
+    hooks: crate::HookSet,
+    output: Arc<Mutex<File>>,
+}
+
+struct PortJob {
+    hook: Hook,
+    args: Term,
+    reply_to: Option<Term>,
+    deadline: Instant,
+}
+
+impl PortCore {
+    /// Writes one frame; frames from concurrent workers never interleave.
+    fn send(&self, term: &Term) {
+        send_frame(&self.output, term);
+    }
+
+    fn submit(&self, pool: &Pool<PortJob>, request: Term) -> Result<(), String> {
+        let Term::Tuple(t) = request else {
+            return Err("request is not a tuple".into());
+        };
+        let mut e = t.elements.into_iter();
+        let (kind, job) = match (e.next(), e.next(), e.next(), e.next(), e.next()) {
+            (Some(tag), Some(id), Some(hook), Some(args), Some(timeout))
+                if (&tag).is(Key::call) =>
+            {
+                ("call", job(hook, args, timeout, Some(id))?)
+            }
+            (Some(tag), Some(hook), Some(args), Some(timeout), None) if (&tag).is(Key::cast) => {
+                ("cast", job(hook, args, timeout, None)?)
+            }
+            _ => return Err("unknown request".into()),
+        };
+        if !self.hooks.contains(job.hook) {
+            return Err(format!(
+                "{kind} for {}, which the handler does not implement",
+                job.hook.name()
+            ));
+        }
+        let shard = shard_of(job.hook, &job.args);
+        match pool.submit(shard, job) {
+            Ok(()) => Ok(()),
+            // The Erlang side bounds what is in flight; a full queue here
+            // answers at once so the caller is not left waiting.
+            Err(rejected) => {
+                let job = match rejected {
+                    super::pool::Rejected::Full(j) | super::pool::Rejected::Closed(j) => j,
+                };
+                if let Some(id) = job.reply_to {
+                    self.reply(id, error(Key::queue_full, None));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn reply(&self, id: Term, result: Term) {
+        self.send(&EtfBuild.tuple(&[EtfBuild.atom(Key::reply), id, result]));
+    }
+}
+
+fn job(hook: Term, args: Term, timeout: Term, reply_to: Option<Term>) -> Result<PortJob, String> {
+    let index = (&hook).int().and_then(|i| u8::try_from(i).ok());
+    let hook = index.and_then(Hook::from_index).ok_or("bad hook index")?;
+    let timeout = (&timeout)
+        .int()
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or("bad timeout")?;
+    Ok(PortJob {
+        hook,
+        args,
+        reply_to,
+        deadline: Instant::now() + Duration::from_millis(timeout),
+    })
+}
+
+fn shard_of(hook: Hook, args: &Term) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    client_term(hook, args)
+        .and_then(decode::text)
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+/// `{error, Tag}`, or `{error, {Tag, Text}}`: the NIF transport's error shapes.
+fn error(tag: Key, text: Option<&str>) -> Term {
+    let b = EtfBuild;
+    let reason = match text {
+        None => b.atom(tag),
+        Some(text) => b.tuple(&[b.atom(tag), text_term(text)]),
+    };
+    b.tuple(&[b.atom(Key::error), reason])
+}
+
+fn send_frame(output: &Mutex<File>, term: &Term) {
+    let mut frame = vec![0u8; 4];
+    if term.encode(&mut frame).is_err() {
+        return;
+    }
+    let len = (frame.len() - 4) as u32;
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+    let mut out = output.lock().unwrap_or_else(PoisonError::into_inner);
+    // A write error means the VM closed the port; reading stdin ends too.
+    let _ = out.write_all(&frame).and_then(|()| out.flush());
+}
+
+impl Work<PortJob> for PortCore {
+    fn run(&self, job: PortJob) {
+        if job.reply_to.is_some() && Instant::now() >= job.deadline {
+            // The caller has stopped waiting; its timeout is its answer.
+            return;
+        }
+        let ctx = Context::new(job.hook, &self.name, job.deadline);
+        let outcome = guarded(|| {
+            dispatch(
+                &EtfBuild,
+                &*self.handler,
+                &self.spec,
+                job.hook,
+                &job.args,
+                &ctx,
+            )
+        })
+        .unwrap_or_else(|m| Err(CallError::Panic(m)));
+        let result = match outcome {
+            Ok(term) => term,
+            Err(e) => {
+                let client = client_term(job.hook, &job.args)
+                    .and_then(decode::text)
+                    .unwrap_or_default();
+                let (tag, text) = match &e {
+                    CallError::Panic(m) => (Key::panic, Some(m.as_str())),
+                    CallError::BadArg(m) => (Key::badarg, Some(m.as_str())),
+                    CallError::NotLoaded => (Key::not_loaded, None),
+                };
+                if job.reply_to.is_none() {
+                    eprintln!(
+                        "emqx_exhook_port {}: {} {} for client {client}: {}",
+                        self.name,
+                        job.hook.name(),
+                        tag.name(),
+                        text.unwrap_or("")
+                    );
+                }
+                error(tag, text)
+            }
+        };
+        if let Some(id) = job.reply_to {
+            self.reply(id, result);
+        }
+    }
+
+    fn drain(&self, job: PortJob) {
+        if let Some(id) = job.reply_to {
+            self.reply(id, error(Key::not_loaded, None));
+        }
+    }
+}
+
+/// Reads `{init, Name, Settings, Opts}`, builds the handler and its pool,
+/// and answers `init_ok` or `init_error`.
+fn init(
+    input: &mut impl Read,
+    output: &Arc<Mutex<File>>,
+    factory: Factory,
+) -> Option<(Arc<PortCore>, Pool<PortJob>)> {
+    let b = EtfBuild;
+    let refuse = |why: String| {
+        send_frame(
+            output,
+            &b.tuple(&[b.atom(Key::init_error), text_term(&why)]),
+        );
+        None
+    };
+    let request = match read_frame(input) {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => return refuse(format!("bad init request: {e}")),
+    };
+    let Some(InitRequest {
+        name,
+        settings,
+        pool: opts,
+    }) = init_request(&request)
+    else {
+        return refuse("expected {init, Name, Settings, Opts}".into());
+    };
+    let config = Config::new(name.clone(), settings);
+    let handler = match guarded(|| factory(&config)) {
+        Ok(Ok(h)) => h,
+        Ok(Err(InitError(message))) => return refuse(message),
+        Err(panic) => return refuse(format!("init panicked: {panic}")),
+    };
+    let spec = handler.hook_spec();
+    if let Err(problem) = spec.validate() {
+        return refuse(problem);
+    }
+    let hooks = handler.implemented_hooks();
+    let declared: Vec<Term> = hooks
+        .iter()
+        .map(|h| b.tuple(&[text_term(h.name()), b.atom(mode_key(spec.mode_of(h)))]))
+        .collect();
+    let core = Arc::new(PortCore {
+        name,
+        handler,
+        spec,
+        hooks,
+        output: Arc::clone(output),
+    });
+    let pool = match Pool::start(&format!("exhook-{}", core.name), opts, Arc::clone(&core)) {
+        Ok(pool) => pool,
+        Err(e) => return refuse(format!("worker threads: {e}")),
+    };
+    send_frame(output, &b.tuple(&[b.atom(Key::init_ok), b.list(&declared)]));
+    Some((core, pool))
+}
+
+/// What `{init, Name, Settings, Opts}` asks for.
+struct InitRequest {
+    name: String,
+    settings: Vec<(String, String)>,
+    pool: PoolConfig,
+}
+
+fn init_request(request: &Term) -> Option<InitRequest> {
+    let fields = request.elements()?;
+    let [tag, name, settings, opts] = fields.as_slice() else {
+        return None;
+    };
+    if !tag.is(Key::init) {
+        return None;
+    }
+    let name = decode::text(*name)?.into_owned();
+    let settings = settings
+        .items()?
+        .into_iter()
+        .map(|pair| match pair.elements()?.as_slice() {
+            [k, v] => Some((
+                decode::text(*k)?.into_owned(),
+                decode::text(*v)?.into_owned(),
+            )),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let get = |key: &str, default: usize| {
+        let mut found = default;
+        opts.for_each_entry(|k, v| {
+            if k.atom_text().as_deref() == Some(key) {
+                if let Some(n) = v.int().and_then(|n| usize::try_from(n).ok()) {
+                    found = n;
+                }
+            }
+        });
+        found
+    };
+    let config = PoolConfig {
+        workers: get("pool_size", 8).max(1),
+        capacity: get("queue_capacity", 1024).max(1),
+        spin: Duration::from_micros(get("spin_us", 50) as u64),
+    };
+    Some(InitRequest {
+        name,
+        settings,
+        pool: config,
+    })
+}
