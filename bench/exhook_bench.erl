@@ -1,0 +1,671 @@
+%% @doc The plugin's hook path, measured: the broker callbacks
+%% `emqx_extension_hook:callbacks(bench)' registers, called the way
+%% emqx_hooks calls them (`apply(M, F, HookArgs ++ ExtraArgs)'), down to
+%% the handler in bench/handler and back, from 1, 8 and 64 concurrent
+%% Erlang processes, with the arguments EMQX 4.4.19 passes (captured in
+%% tests/fixtures/emqx-4.4.19-hook-samples.txt).
+%%
+%% One VM run measures every case of its case list and writes the rows to
+%% a term file; `exhook_bench_report' turns the runs of one `make bench'
+%% into the table, the Markdown file and the chart. bench/run.sh runs it
+%% twice: with the VM's default scheduler busy-waiting, and with
+%% `+sbwt none +sbwtdcpu none +sbwtdio none'.
+%%
+%% The case list is data: a case is a hook (with its arguments and the
+%% return value the broker must get) and a transport (how the callback is
+%% reached); see `transports/0' and `cases/2'. The Port transport is
+%% listed, and reported as not built, until `port_callbacks/2' exists.
+-module(exhook_bench).
+
+-export([main/1, run/1]).
+
+%% Histogram: 1 ns buckets below 64 ns, then 32 per power of two (3 %).
+-define(LINEAR, 64).
+-define(SUB, 32).
+-define(SUB_BITS, 5).
+-define(MAX_EXP, 40).
+-define(NBUCKETS, (?LINEAR + (?MAX_EXP - 5) * ?SUB)).
+
+-define(DRIVER, bench).
+-define(PORT_NA, <<"n/a (Port transport not built yet)">>).
+
+%%====================================================================
+%% Profiles, transports, hooks, cases
+%%====================================================================
+
+%% reps: repetitions (medians are reported); *_ms: per measurement;
+%% notify_events: client.connected events per back-to-back repetition.
+profile(full) ->
+    #{reps => 5, warmup_ms => 25, mode_warmup_ms => 150, b2b_ms => 150, sparse_ms => 250,
+      notify_events => 100000, stride => 8};
+profile(smoke) ->
+    #{reps => 1, warmup_ms => 20, mode_warmup_ms => 50, b2b_ms => 100, sparse_ms => 100,
+      notify_events => 20000, stride => 8}.
+
+%% How a callback is reached. `mode' is the driver's config `mode' (the
+%% mode of every fold hook of the driver); notifications (`cast') are
+%% always queued to the driver's workers whatever the mode.
+transports() ->
+    [#{id => inline,    kind => nif, mode => inline,
+       label => <<"NIF inline">>},
+     #{id => dirty_cpu, kind => nif, mode => dirty_cpu,
+       label => <<"NIF dirty_cpu">>},
+     #{id => dirty_io,  kind => nif, mode => dirty_io,
+       label => <<"NIF dirty_io">>},
+     #{id => pool,      kind => nif, mode => pool,
+       label => <<"NIF pool">>},
+     #{id => cast,      kind => nif, mode => pool,
+       label => <<"NIF queued">>},
+     %% PORT TRANSPORT: the same handler behind an Erlang Port. Until
+     %% `port_callbacks/2' is written, every port row reads "n/a".
+     #{id => port,      kind => port,
+       label => <<"Port">>},
+     #{id => erlang,    kind => floor,
+       label => <<"pure Erlang floor">>},
+     #{id => empty_nif, kind => floor,
+       label => <<"empty NIF floor">>}].
+
+transport(Id) ->
+    [T] = [T || T = #{id := I} <- transports(), I =:= Id],
+    T.
+
+%% Which transports and variants each hook is measured with, per VM run.
+%% b2b: back to back; sparse: one call per millisecond per caller.
+cases(_Profile, Vm) ->
+    Fold = [inline, dirty_cpu, dirty_io, pool],
+    Auth = [{auth, T, [b2b, sparse]} || T <- Fold ++ [port, erlang, empty_nif]],
+    Acl = [{acl, T, [b2b, sparse]} || T <- Fold ++ [port, erlang]],
+    Connected = [{connected, T, [b2b, sparse]} || T <- [cast, port, erlang]],
+    Publish = [{P, T, [b2b]} || P <- [publish_64, publish_4k, publish_1m],
+                                T <- [inline, pool, port, erlang]],
+    case Vm of
+        default -> Auth ++ Acl ++ Connected ++ Publish;
+        %% Busy-waiting off changes the hand-offs (dirty schedulers,
+        %% worker threads, wake-ups); authenticate and client.connected
+        %% show every kind of hand-off.
+        sbwt_none -> Auth ++ Connected
+    end.
+
+procs() -> [1, 8, 64].
+
+%% The hooks: point, kind, arguments for caller I, the broker's expected
+%% return value, and the floor callbacks.
+hooks(Samples) ->
+    CI0 = maps:get('client.authenticate', Samples),
+    [AuthCI, AuthAcc] = CI0,
+    [AclCI, PubSub, Topic, SoFar] = maps:get('client.check_acl', Samples),
+    [ConnCI, ConnInfo] = maps:get('client.connected', Samples),
+    [Msg] = maps:get('message.publish', Samples),
+    Counter = counters:new(1, [write_concurrency]),
+    Auth = #{point => 'client.authenticate', kind => fold, label => <<"client.authenticate">>,
+             args => fun(I) -> [AuthCI#{clientid => cid(I)}, AuthAcc] end,
+             expect => {stop, AuthAcc#{auth_result => success, anonymous => false,
+                                       is_superuser => false}},
+             floor => #{erlang => {exhook_bench_floor, on_client_authenticate, [undefined]},
+                        empty_nif => {exhook_bench_floor, empty_nif, [undefined]}}},
+    Acl = #{point => 'client.check_acl', kind => fold, label => <<"client.check_acl">>,
+            args => fun(I) -> [AclCI#{clientid => cid(I)}, PubSub, Topic, SoFar] end,
+            expect => {stop, allow},
+            floor => #{erlang => {exhook_bench_floor, on_client_check_acl, [undefined]}}},
+    Connected = #{point => 'client.connected', kind => notify, label => <<"client.connected">>,
+                  args => fun(I) -> [ConnCI#{clientid => cid(I)}, ConnInfo#{clientid => cid(I)}] end,
+                  expect => ok,
+                  floor => #{erlang => {exhook_bench_floor, on_client_connected, [Counter]}}},
+    Publish = fun(Size, Label) ->
+                      Payload = binary:copy(<<"x">>, Size),
+                      #{point => 'message.publish', kind => fold, label => Label,
+                        payload => Size,
+                        args => fun(I) -> [setelement(8, setelement(4, Msg, cid(I)), Payload)] end,
+                        expect => ok,
+                        floor => #{erlang => {exhook_bench_floor, on_message_publish, [Counter]}}}
+              end,
+    #{auth => Auth, acl => Acl, connected => Connected,
+      publish_64 => Publish(64, <<"message.publish 64 B">>),
+      publish_4k => Publish(4096, <<"message.publish 4 KiB">>),
+      publish_1m => Publish(1048576, <<"message.publish 1 MiB">>)}.
+
+cid(I) -> <<"bench-client-", (integer_to_binary(I))/binary>>.
+
+%%====================================================================
+%% Entry points
+%%====================================================================
+
+%% @doc `erl -run exhook_bench main Profile Vm OutFile HandlerLib EmptyNifLib Samples'.
+-spec main([string()]) -> no_return().
+main([Profile, Vm, Out, Handler, EmptyNif, Samples]) ->
+    Code = try
+               run(#{profile => list_to_atom(Profile), vm => list_to_atom(Vm), out => Out,
+                     handler => Handler, empty_nif => EmptyNif, samples => Samples}),
+               0
+           catch Class:Reason:Stack ->
+                   io:format(standard_error, "bench failed: ~p:~p~n~p~n", [Class, Reason, Stack]),
+                   1
+           end,
+    erlang:halt(Code).
+
+%% @doc One VM run: every case of the VM's case list, `reps' times, rows
+%% written to `out' as `{bench_run, Facts, Rows}'.
+-spec run(map()) -> ok.
+run(#{profile := ProfileName, vm := Vm, out := Out} = Opts) ->
+    Profile = profile(ProfileName),
+    ok = logger:set_primary_config(level, error),
+    Facts = facts(Vm, ProfileName),
+    io:format("~n== exhook bench: ~s, ~s (~s) ==~n", [ProfileName, Vm, maps:get(vm_flags, Facts)]),
+    ok = load_empty_nif(maps:get(empty_nif, Opts)),
+    {ok, SampleList} = file:consult(maps:get(samples, Opts)),
+    Hooks = hooks(maps:from_list(SampleList)),
+    ok = start_plugin(maps:get(handler, Opts)),
+    Cases = cases(ProfileName, Vm),
+    Ctx = #{profile => Profile, hooks => Hooks, handler => maps:get(handler, Opts), vm => Vm},
+    check_cases(Ctx, Cases),
+    Reps = [run_rep(Ctx, Cases, Rep) || Rep <- lists:seq(1, maps:get(reps, Profile))],
+    Rows = aggregate(Vm, lists:append(Reps), Cases, Hooks),
+    ok = tally_counters(),
+    Failures = maps:filter(fun(_, V) -> V > 0 end, get_tally()),
+    io:format("driver failure counters (failed, timed_out, dropped; all hooks): ~p~n", [Failures]),
+    ok = file:write_file(Out, io_lib:format("~p.~n", [{bench_run, Facts#{driver_failures => Failures}, Rows}])),
+    _ = application:stop(emqx_extension_hook),
+    ok.
+
+%%====================================================================
+%% Plugin and floors
+%%====================================================================
+
+load_empty_nif(Lib) ->
+    %% A private copy: a rebuild of the cargo target must never write over
+    %% a library this VM has mapped.
+    Dir = filename:join(tmp_dir(), "exhook_bench_" ++ os:getpid()),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Copy = filename:join(Dir, "libemqx_bench_empty.so"),
+    {ok, _} = file:copy(Lib, Copy),
+    Result = emqx_bench_empty:load(Copy),
+    _ = file:delete(Copy),
+    _ = file:del_dir(Dir),
+    ok = Result,
+    ok = emqx_bench_empty:noop().
+
+tmp_dir() ->
+    case os:getenv("TMPDIR") of
+        false -> "/tmp";
+        "" -> "/tmp";
+        D -> D
+    end.
+
+driver_opts(Handler, Mode) ->
+    [{path, Handler}, {mode, Mode}, {call_timeout, 5000}, {pool_size, 2},
+     %% Room for a burst of notifications (the default is 1024 per worker).
+     {queue_capacity, 65536}].
+
+start_plugin(Handler) ->
+    ok = application:load(emqx_extension_hook),
+    ok = application:set_env(emqx_extension_hook, drivers, [{?DRIVER, driver_opts(Handler, inline)}]),
+    {ok, _} = application:ensure_all_started(emqx_extension_hook),
+    {ok, _} = emqx_extension_hook:callbacks(?DRIVER),
+    ok.
+
+%% Re-enables the driver with `Mode' for every fold hook; the callbacks it
+%% registered. The counters of the driver it replaces are added up first.
+use_mode(Handler, Mode) ->
+    ok = tally_counters(),
+    _ = emqx_extension_hook:disable(?DRIVER),
+    ok = application:set_env(emqx_extension_hook, drivers, [{?DRIVER, driver_opts(Handler, Mode)}]),
+    ok = emqx_extension_hook:enable(?DRIVER),
+    {ok, Callbacks} = emqx_extension_hook:callbacks(?DRIVER),
+    maps:from_list(Callbacks).
+
+%% The driver's failure counters, summed over every enable of this run
+%% (a driver's counters start again at each enable): every one should be 0.
+tally_counters() ->
+    Now = case [Hs || #{name := <<"bench">>, hooks := Hs} <- emqx_extension_hook:stats()] of
+              [Hooks] -> [{{P, K}, V} || {P, C} <- Hooks, K <- [failed, timed_out, dropped],
+                                          {ok, V} <- [maps:find(K, C)]];
+              [] -> []
+          end,
+    Sum = lists:foldl(fun({Key, V}, Acc) -> maps:update_with(Key, fun(X) -> X + V end, V, Acc) end,
+                      get_tally(), Now),
+    put({?MODULE, tally}, Sum),
+    ok.
+
+get_tally() ->
+    case get({?MODULE, tally}) of
+        undefined -> #{};
+        T -> T
+    end.
+
+%% {M, F, Extra} for a case, or {skip, Why}.
+callback(#{kind := nif}, #{point := Point}, Callbacks) ->
+    maps:get(Point, Callbacks);
+callback(#{kind := floor, id := Id}, #{floor := Floors}, _Callbacks) ->
+    maps:get(Id, Floors);
+callback(#{kind := port} = T, Hook, _Callbacks) ->
+    port_callbacks(T, Hook).
+
+%% PORT TRANSPORT: return the `{M, F, ExtraArgs}' broker callback of the
+%% same handler behind the Port transport for `Hook' (a map of `hooks/1'),
+%% started and stopped around the port cases. Rows come out "n/a" until then.
+port_callbacks(_Transport, _Hook) ->
+    {skip, ?PORT_NA}.
+
+%%====================================================================
+%% Running cases
+%%====================================================================
+
+%% Each case's callback gives the broker the expected answer, and the
+%% floors give exactly what the plugin gives, before anything is timed.
+check_cases(#{hooks := Hooks, handler := Handler}, Cases) ->
+    Modes = lists:usort([M || {_, T, _} <- Cases, #{kind := nif, mode := M} <- [transport(T)]]),
+    lists:foreach(
+      fun(Mode) ->
+              CBs = use_mode(Handler, Mode),
+              [check_case(H, T, maps:get(H, Hooks), CBs)
+               || {H, T, _} <- Cases, in_group(transport(T), Mode)]
+      end, Modes),
+    [check_case(H, T, maps:get(H, Hooks), #{})
+     || {H, T, _} <- Cases, maps:get(kind, transport(T)) =/= nif],
+    io:format("every callback answers as the broker expects (~b cases)~n", [length(Cases)]),
+    ok.
+
+check_case(HookId, TId, #{args := ArgsFun, expect := Expect} = Hook, CBs) ->
+    case callback(transport(TId), Hook, CBs) of
+        {skip, _} -> ok;
+        {M, F, Extra} ->
+            Expected = case TId of empty_nif -> ok; _ -> Expect end,
+            case apply(M, F, ArgsFun(1) ++ Extra) of
+                Expected -> ok;
+                Other -> error({wrong_answer, HookId, TId, {expected, Expected}, {got, Other}})
+            end
+    end.
+
+in_group(#{kind := nif, mode := M}, M) -> true;
+in_group(_, _) -> false.
+
+%% One repetition of every case, grouped by driver mode (one enable each).
+run_rep(#{profile := Profile, handler := Handler} = Ctx, Cases, Rep) ->
+    io:format("-- repetition ~b of ~b~n", [Rep, maps:get(reps, Profile)]),
+    Modes = [inline, dirty_cpu, dirty_io, pool],
+    NifRows = lists:append(
+                [begin
+                     CBs = use_mode(Handler, Mode),
+                     Group = [C || {_, T, _} = C <- Cases, in_group(transport(T), Mode)],
+                     Group =/= [] andalso mode_warmup(Ctx, hd(Group), CBs),
+                     lists:append([run_case(Ctx, C, CBs) || C <- Group])
+                 end || Mode <- Modes,
+                        lists:any(fun({_, T, _}) -> in_group(transport(T), Mode) end, Cases)]),
+    Other = [C || {_, T, _} = C <- Cases, maps:get(kind, transport(T)) =/= nif],
+    NifRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Other]).
+
+mode_warmup(#{profile := #{mode_warmup_ms := Ms}, hooks := Hooks}, {H, T, _}, CBs) ->
+    Hook = maps:get(H, Hooks),
+    case Hook of
+        #{kind := fold} ->
+            {M, F, X} = callback(transport(T), Hook, CBs),
+            _ = measure(b2b, M, F, X, Hook, 2, Ms, 8);
+        _ -> ok
+    end.
+
+run_case(#{profile := P, hooks := Hooks}, {HookId, TId, Variants}, CBs) ->
+    Hook = maps:get(HookId, Hooks),
+    T = transport(TId),
+    case callback(T, Hook, CBs) of
+        {skip, Why} ->
+            [#{hook => HookId, transport => TId, variant => V, procs => N, skip => Why}
+             || V <- Variants, N <- procs()];
+        {M, F, Extra} ->
+            [begin
+                 Row = measure_case(P, V, M, F, Extra, Hook, T, N),
+                 progress(HookId, TId, V, N, Row),
+                 Row#{hook => HookId, transport => TId, variant => V, procs => N}
+             end || V <- Variants, N <- procs()]
+    end.
+
+measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := nif}, N) ->
+    #{warmup_ms := W, notify_events := Events, stride := S} = P,
+    _ = notify_burst(M, F, X, Hook, N, max(N, Events * W div 1000), S),
+    notify_burst(M, F, X, Hook, N, Events, S);
+measure_case(P, b2b, M, F, X, Hook, _T, N) ->
+    #{warmup_ms := W, b2b_ms := D, stride := S} = P,
+    _ = measure(b2b, M, F, X, Hook, N, W, S),
+    measure(b2b, M, F, X, Hook, N, D, S);
+measure_case(P, sparse, M, F, X, Hook, T, N) ->
+    #{warmup_ms := W, sparse_ms := D} = P,
+    _ = measure(sparse, M, F, X, Hook, N, max(W, 20), 1),
+    Row = measure(sparse, M, F, X, Hook, N, D, 1),
+    case {Hook, T} of
+        {#{kind := notify}, #{kind := nif}} ->
+            %% Let the workers finish before the next case is timed.
+            _ = wait_handled(maps:get(point, Hook), 0, 10000),
+            Row;
+        _ -> Row
+    end.
+
+progress(HookId, TId, V, N, #{calls_per_s := R, p50_us := P50, p99_us := P99, cpu_us := Cpu} = Row) ->
+    Extra = case Row of
+                #{sustained_per_s := S} -> io_lib:format("  sustained ~s/s dropped ~b",
+                                                         [si(S), maps:get(dropped, Row)]);
+                _ -> ""
+            end,
+    io:format("  ~-11s ~-9s ~-6s ~2b procs: ~9s calls/s  p50 ~8.2f  p99 ~8.2f us  cpu ~7.2f us/call~s~n",
+              [HookId, TId, V, N, si(R), P50, P99, Cpu, Extra]).
+
+%%====================================================================
+%% Measuring
+%%====================================================================
+
+%% N processes call M:F(Args(I) ++ X) for Ms milliseconds (b2b: back to
+%% back, one call in Stride timed; sparse: one call per millisecond, each
+%% timed) or, with {count, Total}, Total calls in all as fast as they can.
+%% Calls/s over the wall time from go to the last process done; CPU is
+%% the VM's OS process CPU (all threads) over the same interval.
+measure(Variant, M, F, X, #{args := ArgsFun}, N, Ms, Stride) ->
+    H = counters:new(?NBUCKETS, [write_concurrency]),
+    Parent = self(),
+    Quota = case Variant of {count, Total} -> max(1, Total div N); _ -> 0 end,
+    Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, Variant, Stride, Quota) end,
+                      [link, {min_heap_size, 2048}])
+            || I <- lists:seq(1, N)],
+    [receive {ready, Pid} -> ok end || Pid <- Pids],
+    Cpu0 = cpu_us(),
+    T0 = erlang:monotonic_time(nanosecond),
+    Deadline = T0 + Ms * 1000000,
+    [Pid ! {go, Deadline} || Pid <- Pids],
+    Calls = lists:sum([receive {done, Pid, C} -> C end || Pid <- Pids]),
+    T1 = erlang:monotonic_time(nanosecond),
+    Cpu1 = cpu_us(),
+    Secs = (T1 - T0) / 1.0e9,
+    #{calls => Calls, secs => Secs, calls_per_s => Calls / Secs,
+      p50_us => quantile(H, 0.5), p99_us => quantile(H, 0.99),
+      cpu_us => (Cpu1 - Cpu0) / max(1, Calls)}.
+
+%% client.connected through the driver: N processes cast Events in all as
+%% fast as they can; then wait until the driver's counters show every
+%% event handled (or dropped). The caller's rate and latency, the
+%% sustained rate through the handler, CPU per event over the whole time.
+notify_burst(M, F, X, #{point := Point, args := ArgsFun}, N, Events, Stride) ->
+    H = counters:new(?NBUCKETS, [write_concurrency]),
+    Parent = self(),
+    Quota = max(1, Events div N),
+    Before = hook_stats(Point),
+    Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, {count, Quota}, Stride, Quota) end,
+                      [link, {min_heap_size, 2048}])
+            || I <- lists:seq(1, N)],
+    [receive {ready, Pid} -> ok end || Pid <- Pids],
+    Cpu0 = cpu_us(),
+    T0 = erlang:monotonic_time(nanosecond),
+    [Pid ! {go, 0} || Pid <- Pids],
+    Calls = lists:sum([receive {done, Pid, C} -> C end || Pid <- Pids]),
+    T1 = erlang:monotonic_time(nanosecond),
+    After = wait_handled(Point, Calls + settled(Before), 60000),
+    T2 = erlang:monotonic_time(nanosecond),
+    Cpu1 = cpu_us(),
+    Succeeded = maps:get(succeeded, After) - maps:get(succeeded, Before),
+    #{calls => Calls, secs => (T1 - T0) / 1.0e9, calls_per_s => Calls / ((T1 - T0) / 1.0e9),
+      p50_us => quantile(H, 0.5), p99_us => quantile(H, 0.99),
+      cpu_us => (Cpu1 - Cpu0) / max(1, Calls),
+      sustained_per_s => Succeeded / ((T2 - T0) / 1.0e9),
+      drain_secs => (T2 - T0) / 1.0e9,
+      dropped => maps:get(dropped, After) - maps:get(dropped, Before),
+      failed => maps:get(failed, After) - maps:get(failed, Before)}.
+
+settled(#{succeeded := S, dropped := D, failed := F}) -> S + D + F.
+
+%% Polls the driver's counters until `Target' events of `Point' are
+%% settled (0: until nothing is queued); the counters then.
+wait_handled(Point, Target, TimeoutMs) ->
+    Until = erlang:monotonic_time(millisecond) + TimeoutMs,
+    wait_handled_(Point, Target, Until).
+
+wait_handled_(Point, Target, Until) ->
+    Stats = hook_stats(Point),
+    Done = case Target of
+               0 -> maps:get(queued, Stats) =:= 0 andalso settled(Stats) >= maps:get(calls, Stats);
+               _ -> settled(Stats) >= Target
+           end,
+    case Done orelse erlang:monotonic_time(millisecond) > Until of
+        true -> Stats;
+        false ->
+            receive after 1 -> ok end,
+            wait_handled_(Point, Target, Until)
+    end.
+
+hook_stats(Point) ->
+    [Hooks] = [Hs || #{name := <<"bench">>, hooks := Hs} <- emqx_extension_hook:stats()],
+    proplists:get_value(Point, Hooks).
+
+caller(Parent, M, F, A, H, Variant, Stride, Quota) ->
+    Parent ! {ready, self()},
+    receive {go, Deadline} -> ok end,
+    Calls = case Variant of
+                b2b -> b2b(M, F, A, H, Stride, Deadline, 0);
+                sparse -> sparse(M, F, A, H, erlang:monotonic_time(nanosecond), Deadline, 0);
+                {count, _} -> counted(M, F, A, H, Stride, Quota, 0)
+            end,
+    Parent ! {done, self(), Calls}.
+
+b2b(M, F, A, H, Stride, Deadline, N) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    _ = erlang:apply(M, F, A),
+    T1 = erlang:monotonic_time(nanosecond),
+    counters:add(H, bucket(T1 - T0) + 1, 1),
+    untimed(M, F, A, Stride - 1),
+    case T1 < Deadline of
+        true -> b2b(M, F, A, H, Stride, Deadline, N + Stride);
+        false -> N + Stride
+    end.
+
+counted(_M, _F, _A, _H, _Stride, Quota, N) when N >= Quota -> N;
+counted(M, F, A, H, Stride, Quota, N) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    _ = erlang:apply(M, F, A),
+    T1 = erlang:monotonic_time(nanosecond),
+    counters:add(H, bucket(T1 - T0) + 1, 1),
+    K = min(Stride - 1, Quota - N - 1),
+    untimed(M, F, A, K),
+    counted(M, F, A, H, Stride, Quota, N + 1 + K).
+
+untimed(_M, _F, _A, K) when K =< 0 -> ok;
+untimed(M, F, A, K) ->
+    _ = erlang:apply(M, F, A),
+    untimed(M, F, A, K - 1).
+
+%% One call per millisecond on a fixed schedule (a caller more than 2 ms
+%% behind starts a new schedule rather than bursting to catch up).
+sparse(M, F, A, H, Next, Deadline, N) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    _ = erlang:apply(M, F, A),
+    T1 = erlang:monotonic_time(nanosecond),
+    counters:add(H, bucket(T1 - T0) + 1, 1),
+    case T1 < Deadline of
+        true ->
+            Next1 = case Next + 1000000 of
+                        Late when Late < T1 - 2000000 -> T1 + 1000000;
+                        On -> On
+                    end,
+            WaitMs = (Next1 - erlang:monotonic_time(nanosecond) + 999999) div 1000000,
+            WaitMs > 0 andalso receive after WaitMs -> ok end,
+            sparse(M, F, A, H, Next1, Deadline, N + 1);
+        false ->
+            N + 1
+    end.
+
+%% CPU time of the whole OS process in µs: every thread, the VM's
+%% schedulers and the driver's native worker threads alike. The sum of
+%% sum_exec_runtime over /proc/self/task/*/schedstat (ns resolution);
+%% where that is missing, utime + stime from /proc/self/stat (clock ticks).
+cpu_us() ->
+    case cpu_source() of
+        schedstat -> schedstat_ns() div 1000;
+        stat -> stat_us()
+    end.
+
+cpu_source() ->
+    case persistent_term:get({?MODULE, cpu_source}, undefined) of
+        undefined ->
+            Source = try schedstat_ns() of
+                         N when is_integer(N), N > 0 -> schedstat
+                     catch _:_ -> stat
+                     end,
+            persistent_term:put({?MODULE, cpu_source}, Source),
+            Source;
+        Source -> Source
+    end.
+
+schedstat_ns() ->
+    {ok, Tids} = file:list_dir("/proc/self/task"),
+    lists:sum([case file:read_file("/proc/self/task/" ++ Tid ++ "/schedstat") of
+                   {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
+                   {error, _} -> 0      % the thread ended meanwhile
+               end || Tid <- Tids]).
+
+stat_us() ->
+    {ok, Stat} = file:read_file("/proc/self/stat"),
+    [_, After] = binary:split(Stat, <<") ">>, [trim_all]),
+    Fields = binary:split(After, <<" ">>, [global]),
+    %% Fields 14 and 15 of stat(5); After starts at field 3.
+    UTime = binary_to_integer(lists:nth(12, Fields)),
+    STime = binary_to_integer(lists:nth(13, Fields)),
+    (UTime + STime) * 1000000 div clk_tck().
+
+clk_tck() ->
+    case persistent_term:get({?MODULE, clk_tck}, undefined) of
+        undefined ->
+            Tck = case string:to_integer(string:trim(os:cmd("getconf CLK_TCK"))) of
+                      {T, []} when T > 0 -> T;
+                      _ -> 100
+                  end,
+            persistent_term:put({?MODULE, clk_tck}, Tck),
+            Tck;
+        Tck -> Tck
+    end.
+
+%%====================================================================
+%% Histogram
+%%====================================================================
+
+bucket(V) when V < ?LINEAR -> max(V, 0);
+bucket(V) ->
+    E = msb(V),
+    case E > ?MAX_EXP of
+        true -> ?NBUCKETS - 1;
+        false -> ?LINEAR + (E - 6) * ?SUB + ((V bsr (E - ?SUB_BITS)) band (?SUB - 1))
+    end.
+
+%% The index of the highest set bit.
+msb(V) -> b32(V, 0).
+b32(V, A) when V >= 16#100000000 -> b16(V bsr 32, A + 32);
+b32(V, A) -> b16(V, A).
+b16(V, A) when V >= 16#10000 -> b8(V bsr 16, A + 16);
+b16(V, A) -> b8(V, A).
+b8(V, A) when V >= 16#100 -> b4(V bsr 8, A + 8);
+b8(V, A) -> b4(V, A).
+b4(V, A) when V >= 16#10 -> b2(V bsr 4, A + 4);
+b4(V, A) -> b2(V, A).
+b2(V, A) when V >= 4 -> b1(V bsr 2, A + 2);
+b2(V, A) -> b1(V, A).
+b1(V, A) when V >= 2 -> A + 1;
+b1(_V, A) -> A.
+
+bucket_mid_ns(I) when I < ?LINEAR -> I + 0.5;
+bucket_mid_ns(I) ->
+    E = (I - ?LINEAR) div ?SUB + 6,
+    Sub = (I - ?LINEAR) rem ?SUB,
+    Width = 1 bsl (E - ?SUB_BITS),
+    (?SUB + Sub) * Width + Width / 2.
+
+%% The q quantile in µs.
+quantile(H, Q) ->
+    Counts = [counters:get(H, I) || I <- lists:seq(1, ?NBUCKETS)],
+    Total = lists:sum(Counts),
+    case Total of
+        0 -> 0.0;
+        _ -> Rank = max(1, ceil(Q * Total)),
+             quantile_(Counts, 0, 0, Rank) / 1000
+    end.
+
+quantile_([C | Rest], I, Seen, Rank) ->
+    case Seen + C >= Rank of
+        true -> bucket_mid_ns(I);
+        false -> quantile_(Rest, I + 1, Seen + C, Rank)
+    end;
+quantile_([], I, _, _) -> bucket_mid_ns(I - 1).
+
+%%====================================================================
+%% Aggregation
+%%====================================================================
+
+%% Medians over the repetitions, per (hook, transport, variant, procs), in case-list order.
+aggregate(Vm, Measured, Cases, Hooks) ->
+    [begin
+         Reps = [R || R = #{hook := H1, transport := T1, variant := V1, procs := N1} <- Measured,
+                      H1 =:= H, T1 =:= T, V1 =:= V, N1 =:= N],
+         Hook = maps:get(H, Hooks),
+         Base = #{vm => Vm, hook => H, hook_label => maps:get(label, Hook),
+                  point => maps:get(point, Hook), transport => T,
+                  transport_label => maps:get(label, transport(T)),
+                  variant => V, procs => N, reps => length(Reps)},
+         case Reps of
+             [#{skip := Why} | _] -> Base#{skip => Why};
+             _ -> maps:merge(Base#{range => ranges(Reps)}, medians(Reps))
+         end
+     end || {H, T, Variants} <- Cases, V <- Variants, N <- procs()].
+
+medians(Reps) ->
+    Keys = [K || K <- maps:keys(hd(Reps)), is_number(maps:get(K, hd(Reps)))],
+    maps:from_list([{K, median([maps:get(K, R) || R <- Reps])} || K <- Keys]).
+
+%% The lowest and highest value over the repetitions, of the figures
+%% that vary most from one to the next on a shared machine.
+ranges(Reps) ->
+    maps:from_list([{K, {lists:min(Vs), lists:max(Vs)}}
+                    || K <- [calls_per_s, p50_us, p99_us, sustained_per_s],
+                       Vs <- [[V || #{K := V} <- Reps]], Vs =/= []]).
+
+median(Xs) ->
+    S = lists:sort(Xs),
+    L = length(S),
+    case L rem 2 of
+        1 -> lists:nth(L div 2 + 1, S);
+        0 -> (lists:nth(L div 2, S) + lists:nth(L div 2 + 1, S)) / 2
+    end.
+
+%%====================================================================
+%% Facts
+%%====================================================================
+
+facts(Vm, Profile) ->
+    Cmd = fun(C) -> string:trim(os:cmd(C)) end,
+    Model = case file:read_file("/proc/cpuinfo") of
+                {ok, Info} ->
+                    case re:run(Info, "model name\\s*:\\s*(.*)", [{capture, [1], binary}]) of
+                        {match, [M]} -> M;
+                        nomatch -> <<"unknown">>
+                    end;
+                _ -> <<"unknown">>
+            end,
+    #{vm => Vm, profile => Profile,
+      vm_flags => case Vm of
+                      default -> "default busy-waiting";
+                      sbwt_none -> "+sbwt none +sbwtdcpu none +sbwtdio none"
+                  end,
+      logical_processors_available => erlang:system_info(logical_processors_available),
+      nproc => Cmd("nproc"),
+      schedulers_online => erlang:system_info(schedulers_online),
+      dirty_cpu_schedulers_online => erlang:system_info(dirty_cpu_schedulers_online),
+      dirty_io_schedulers => erlang:system_info(dirty_io_schedulers),
+      otp_release => erlang:system_info(otp_release),
+      erts_version => erlang:system_info(version),
+      rustc => Cmd("rustc --version"),
+      cpu_model => Model,
+      kernel => Cmd("uname -sr"),
+      clk_tck => clk_tck(),
+      cpu_source => case cpu_source() of
+                        schedstat -> <<"sum of /proc/self/task/*/schedstat (ns)">>;
+                        stat -> <<"/proc/self/stat utime+stime (clock ticks)">>
+                    end,
+      git => Cmd("git describe --always --dirty 2>/dev/null"),
+      git_changes => Cmd("git status --porcelain --untracked-files=no 2>/dev/null | wc -l"),
+      date => calendar:system_time_to_rfc3339(erlang:system_time(second)),
+      profile_settings => profile(Profile)}.
+
+si(X) when X >= 1.0e6 -> io_lib:format("~.2f M", [X / 1.0e6]);
+si(X) when X >= 1.0e3 -> io_lib:format("~.1f k", [X / 1.0e3]);
+si(X) -> integer_to_list(round(X)).

@@ -1,0 +1,497 @@
+%% @doc The report of one `make bench' (or `make bench-smoke'): reads the
+%% rows each VM run of `exhook_bench' wrote, prints the table, writes it
+%% as Markdown with the machine facts, the command and the goals of issue
+%% 5, and draws the SVG chart.
+%%
+%% Every ratio is computed within one VM run: each row against the
+%% pure-Erlang floor of the same hook, variant and number of callers in
+%% that run (and against the Port transport of that run once it exists).
+-module(exhook_bench_report).
+
+-export([main/1, report/4]).
+
+-define(PORT_NA, "n/a (Port transport not built yet)").
+
+%% @doc `erl -run exhook_bench_report main OutPrefix Command ElapsedSecs RunFile...'.
+-spec main([string()]) -> no_return().
+main([Prefix, Command, Elapsed | Files]) ->
+    Code = try report(Prefix, Command, list_to_integer(Elapsed), Files), 0
+           catch C:R:S ->
+                   io:format(standard_error, "report failed: ~p:~p~n~p~n", [C, R, S]),
+                   1
+           end,
+    erlang:halt(Code).
+
+%% @doc Prints the tables and the goals; writes Prefix.md and Prefix.svg.
+-spec report(string(), string(), non_neg_integer(), [file:filename()]) -> ok.
+report(Prefix, Command, Elapsed, Files) ->
+    ok = io:setopts(standard_io, [{encoding, unicode}]),
+    Runs = [begin {ok, [{bench_run, F, R}]} = file:consult(File), {F, R} end || File <- Files],
+    Sections = sections(Runs),
+    Goals = goals(Runs),
+    print(Runs, Sections, Goals, Elapsed),
+    Svg = filename:basename(Prefix) ++ ".svg",
+    ok = file:write_file(Prefix ++ ".md", markdown(Runs, Sections, Goals, Command, Elapsed, Svg)),
+    ok = file:write_file(Prefix ++ ".svg", svg(Runs)),
+    io:format("~nwrote ~ts.md and ~ts.svg~n", [Prefix, Prefix]),
+    ok.
+
+%%====================================================================
+%% Table rows
+%%====================================================================
+
+-define(HEADER, ["hook", "transport", "procs", "calls/s", "p50 µs", "p99 µs", "CPU µs/call",
+                 "vs Erlang floor", "vs Port", "notes"]).
+
+%% [{Title, Intro, [Cells]}] per VM run and variant.
+sections(Runs) ->
+    [{title(Facts, V), intro(V), [cells(Row, Rows) || Row <- display_rows(Rows, V)]}
+     || {Facts, Rows} <- Runs, V <- [b2b, sparse],
+        lists:any(fun(#{variant := V1}) -> V1 =:= V end, Rows)].
+
+title(#{vm := Vm, vm_flags := Flags}, V) ->
+    io_lib:format("~ts, ~ts VM (~ts)", [variant_name(V), Vm, Flags]).
+
+variant_name(b2b) -> "Back to back";
+variant_name(sparse) -> "Sparse (one call per millisecond per caller)".
+
+intro(b2b) ->
+    "Each caller calls again as soon as a call returns. vs Erlang floor: this row's calls/s "
+    "divided by the pure-Erlang floor's (same hook, same callers, same VM run).";
+intro(sparse) ->
+    "Each caller makes one call per millisecond and sleeps in between, so schedulers and "
+    "worker threads go idle. calls/s is the offered rate. vs Erlang floor: this row's p50 "
+    "minus the pure-Erlang floor's. CPU per call includes the idle VM's own wake-ups.".
+
+%% The rows of variant V; the port rows collapse to one per hook, the
+%% notification burst adds a row for the rate through the handler.
+display_rows(Rows, V) ->
+    Mine = [R || R = #{variant := V1} <- Rows, V1 =:= V],
+    lists:append(
+      [case R of
+           #{skip := _, procs := 1} -> [R#{procs => all}];
+           #{skip := _} -> [];
+           #{sustained_per_s := _} -> [R, R#{sustained => true}];
+           _ -> [R]
+       end || R <- Mine]).
+
+cells(#{skip := Why} = R, _Rows) ->
+    [label(hook_label, R), transport_label(R), "1/8/64", "n/a", "n/a", "n/a", "n/a", "n/a", na(Why), ""];
+cells(#{sustained := true} = R, _Rows) ->
+    [label(hook_label, R), "→ through the handler", integer_to_list(maps:get(procs, R)),
+     rate(maps:get(sustained_per_s, R)), "—", "—", us(maps:get(cpu_us, R)), "—", ?PORT_NA,
+     io_lib:format("~ts events handled ~.2f s after the first; dropped ~b",
+                   [rate(maps:get(calls, R)), maps:get(drain_secs, R), round(maps:get(dropped, R))])];
+cells(R, Rows) ->
+    [label(hook_label, R), transport_label(R), integer_to_list(maps:get(procs, R)),
+     rate(maps:get(calls_per_s, R)), us(maps:get(p50_us, R)), us(maps:get(p99_us, R)),
+     us(maps:get(cpu_us, R)), vs_floor(R, Rows), vs_port(R, Rows), notes(R)].
+
+label(K, R) -> binary_to_list(maps:get(K, R)).
+
+transport_label(#{transport := cast} = R) -> label(transport_label, R) ++ " (caller)";
+transport_label(R) -> label(transport_label, R).
+
+na(Why) -> binary_to_list(Why).
+
+notes(R) ->
+    lists:join("; ", [N || N <- [kind_note(R), spread_note(R)], N =/= ""]).
+
+kind_note(#{sustained_per_s := _} = R) ->
+    io_lib:format("caller rate and latency; CPU until every event was handled (~.2f s)",
+                  [maps:get(drain_secs, R)]);
+kind_note(#{transport := erlang}) -> "floor";
+kind_note(#{transport := empty_nif}) -> "floor: a hook callback calling a NIF that returns ok";
+kind_note(_) -> "".
+
+%% The repetitions disagree by more than 1.5×: show their range.
+spread_note(#{range := Range, reps := Reps}) when Reps > 1 ->
+    Wide = fun(K) ->
+                   case maps:find(K, Range) of
+                       {ok, {Lo, Hi}} when Lo > 0, Hi / Lo > 1.5 -> {ok, Lo, Hi};
+                       _ -> no
+                   end
+           end,
+    Parts = [io_lib:format("calls/s ~ts–~ts", [rate(Lo), rate(Hi)]) || {ok, Lo, Hi} <- [Wide(calls_per_s)]]
+        ++ [io_lib:format("p50 ~ts–~ts µs", [us(Lo), us(Hi)]) || {ok, Lo, Hi} <- [Wide(p50_us)]],
+    case Parts of
+        [] -> "";
+        _ -> [lists:join(", ", Parts), io_lib:format(" across the ~b runs", [Reps])]
+    end;
+spread_note(_) -> "".
+
+floor_of(#{vm := Vm, hook := H, variant := V, procs := N}, Rows) ->
+    case [F || F = #{vm := Vm1, hook := H1, variant := V1, procs := N1, transport := erlang} <- Rows,
+               Vm1 =:= Vm, H1 =:= H, V1 =:= V, N1 =:= N, not is_map_key(skip, F)] of
+        [F] -> {ok, F};
+        [] -> none
+    end.
+
+vs_floor(#{transport := erlang}, _Rows) -> "1 (floor)";
+vs_floor(#{variant := b2b} = R, Rows) ->
+    case floor_of(R, Rows) of
+        {ok, F} -> io_lib:format("×~ts calls/s", [ratio(maps:get(calls_per_s, R) / maps:get(calls_per_s, F))]);
+        none -> "—"
+    end;
+vs_floor(#{variant := sparse} = R, Rows) ->
+    case floor_of(R, Rows) of
+        {ok, F} -> io_lib:format("p50 ~ts µs", [signed(maps:get(p50_us, R) - maps:get(p50_us, F))]);
+        none -> "—"
+    end.
+
+%% PORT TRANSPORT: once the port rows carry numbers, this is each row's
+%% calls/s divided by the Port row's (same hook, variant, callers, VM run).
+vs_port(#{vm := Vm, hook := H, variant := V, procs := N} = R, Rows) ->
+    case [P || P = #{vm := Vm1, hook := H1, variant := V1, procs := N1, transport := port} <- Rows,
+               Vm1 =:= Vm, H1 =:= H, V1 =:= V, N1 =:= N, not is_map_key(skip, P)] of
+        [P] -> io_lib:format("×~ts calls/s", [ratio(maps:get(calls_per_s, R) / maps:get(calls_per_s, P))]);
+        [] -> ?PORT_NA
+    end.
+
+%%====================================================================
+%% Goals (issue 5), from the default VM run; the other run for comparison
+%%====================================================================
+
+find(Rows, H, T, V, N) ->
+    case [R || R = #{hook := H1, transport := T1, variant := V1, procs := N1} <- Rows,
+               H1 =:= H, T1 =:= T, V1 =:= V, N1 =:= N, not is_map_key(skip, R)] of
+        [R] -> {ok, R};
+        [] -> none
+    end.
+
+get(Rows, H, T, V, N, K) ->
+    case find(Rows, H, T, V, N) of
+        {ok, R} -> maps:get(K, R, undefined);
+        none -> undefined
+    end.
+
+%% [{Goal, Target, Measured, Verdict, BusyWaitOff}]
+goals(Runs) ->
+    Default = rows_of(default, Runs),
+    Off = rows_of(sbwt_none, Runs),
+    Pub = fun(Rows, T, K) ->
+                  case {get(Rows, publish_64, T, b2b, 1, K), get(Rows, publish_1m, T, b2b, 1, K)} of
+                      {A, B} when is_number(A), is_number(B), A > 0 -> B / A;
+                      _ -> undefined
+                  end
+          end,
+    BestSustained = fun(Rows) ->
+                            case [{get(Rows, connected, cast, b2b, N, sustained_per_s), N} || N <- [1, 8, 64]] of
+                                L -> case [X || X = {S, _} <- L, is_number(S)] of
+                                         [] -> undefined;
+                                         Xs -> lists:max(Xs)
+                                     end
+                            end
+                    end,
+    [le("inline client.authenticate p50, 1 caller, back to back", 0.5, "µs",
+        get(Default, auth, inline, b2b, 1, p50_us), get(Off, auth, inline, b2b, 1, p50_us)),
+     ge("inline client.authenticate calls/s, 1 caller", 1.5e6, "calls/s",
+        get(Default, auth, inline, b2b, 1, calls_per_s), get(Off, auth, inline, b2b, 1, calls_per_s)),
+     le("pool client.authenticate p50, 1 caller, back to back", 5.0, "µs",
+        get(Default, auth, pool, b2b, 1, p50_us), get(Off, auth, pool, b2b, 1, p50_us)),
+     le("pool client.authenticate p50, 1 caller, sparse", 10.0, "µs",
+        get(Default, auth, pool, sparse, 1, p50_us), get(Off, auth, pool, sparse, 1, p50_us)),
+     le("client.connected enqueue at the caller p50, 1 caller, back to back", 1.0, "µs",
+        get(Default, connected, cast, b2b, 1, p50_us), get(Off, connected, cast, b2b, 1, p50_us)),
+     le("client.connected enqueue at the caller p50, 1 caller, sparse", 1.0, "µs",
+        get(Default, connected, cast, sparse, 1, p50_us), get(Off, connected, cast, sparse, 1, p50_us)),
+     sustained(BestSustained(Default), BestSustained(Off)),
+     flat("message.publish p50 flat, inline, 1 MiB vs 64 B (1 caller)",
+          Pub(Default, inline, p50_us), Pub(Off, inline, p50_us)),
+     flat("message.publish p50 flat, pool, 1 MiB vs 64 B (1 caller)",
+          Pub(Default, pool, p50_us), Pub(Off, pool, p50_us)),
+     flat("message.publish CPU/call flat, inline, 1 MiB vs 64 B (1 caller)",
+          Pub(Default, inline, cpu_us), Pub(Off, inline, cpu_us)),
+     {"every NIF mode ≥ 20× the Port transport's calls/s", "≥ 20×", ?PORT_NA, "not evaluated", ""}].
+
+rows_of(Vm, Runs) ->
+    case [R || {#{vm := V}, R} <- Runs, V =:= Vm] of
+        [Rows] -> Rows;
+        [] -> []
+    end.
+
+le(Name, Target, Unit, Value, Off) ->
+    Verdict = case Value of
+                  undefined -> "not measured";
+                  _ when Value =< Target -> io_lib:format("met (~ts below)", [pct(1 - Value / Target)]);
+                  _ -> io_lib:format("MISSED by ~ts ~ts (~ts over, ×~ts)",
+                                     [num(Value - Target), Unit, pct(Value / Target - 1), ratio(Value / Target)])
+              end,
+    {Name, io_lib:format("≤ ~ts ~ts", [num(Target), Unit]), value(Value, Unit), Verdict, value(Off, Unit)}.
+
+ge(Name, Target, Unit, Value, Off) ->
+    Verdict = case Value of
+                  undefined -> "not measured";
+                  _ when Value >= Target -> io_lib:format("met (~ts above)", [pct(Value / Target - 1)]);
+                  _ -> io_lib:format("MISSED by ~ts ~ts (~ts short; ×~ts of the goal)",
+                                     [rate(Target - Value), Unit, pct(1 - Value / Target), ratio(Value / Target)])
+              end,
+    {Name, io_lib:format("≥ ~ts ~ts", [rate(Target), Unit]), value(Value, Unit), Verdict, value(Off, Unit)}.
+
+sustained(Best, Off) ->
+    Show = fun(undefined) -> "not measured";
+              ({S, N}) -> io_lib:format("~ts events/s (best: ~b callers)", [rate(S), N])
+           end,
+    Value = case Best of undefined -> undefined; {S, _} -> S end,
+    {Name, Target, _, Verdict, _} = ge("client.connected sustained through the handler", 1.0e6,
+                                       "events/s", Value, undefined),
+    {Name, Target, Show(Best), Verdict, Show(Off)}.
+
+%% Flat: the 1 MiB figure within 25 % of the 64 B one.
+flat(Name, Ratio, Off) ->
+    Verdict = case Ratio of
+                  undefined -> "not measured";
+                  _ when Ratio =< 1.25 -> io_lib:format("met (1 MiB is ×~ts of 64 B)", [ratio(Ratio)]);
+                  _ -> io_lib:format("MISSED: 1 MiB is ×~ts of 64 B", [ratio(Ratio)])
+              end,
+    Show = fun(undefined) -> "—"; (R) -> io_lib:format("×~ts", [ratio(R)]) end,
+    {Name, "1 MiB ≤ ×1.25 of 64 B", Show(Ratio), Verdict, Show(Off)}.
+
+value(undefined, _) -> "—";
+value(V, "calls/s") -> rate(V);
+value(V, "events/s") -> rate(V);
+value(V, Unit) -> io_lib:format("~ts ~ts", [num(V), Unit]).
+
+%%====================================================================
+%% Text output
+%%====================================================================
+
+print(Runs, Sections, Goals, Elapsed) ->
+    io:format("~n~n==================== exhook bench results ====================~n"),
+    [print_facts(F) || {F, _} <- hd_only(Runs)],
+    io:format("~ts~n", [cpu_note(Runs)]),
+    [begin
+         io:format("~n--- ~ts ---~n~ts~n", [T, wrap(Intro)]),
+         text_table(?HEADER, Cells)
+     end || {T, Intro, Cells} <- Sections],
+    io:format("~n--- Goals of issue 5 ---~n"),
+    text_table(["goal", "target", "measured", "verdict", "busy-wait off"],
+               [[G, T, M, V, O] || {G, T, M, V, O} <- Goals]),
+    io:format("~nbench took ~b s (build and both VM runs)~n", [Elapsed]).
+
+hd_only([R | _]) -> [R];
+hd_only([]) -> [].
+
+print_facts(F) ->
+    [io:format("~-34ts ~ts~n", [K, V]) || {K, V} <- fact_lines(F)].
+
+fact_lines(F) ->
+    [{"CPU", maps:get(cpu_model, F)},
+     {"cores (logical_processors_available)", integer_to_list(maps:get(logical_processors_available, F))},
+     {"nproc", maps:get(nproc, F)},
+     {"schedulers / dirty CPU / dirty IO",
+      io_lib:format("~b / ~b / ~b", [maps:get(schedulers_online, F), maps:get(dirty_cpu_schedulers_online, F),
+                                     maps:get(dirty_io_schedulers, F)])},
+     {"OTP release / erts", io_lib:format("OTP ~ts / erts ~ts", [maps:get(otp_release, F), maps:get(erts_version, F)])},
+     {"rustc", maps:get(rustc, F)},
+     {"kernel", maps:get(kernel, F)},
+     {"source", io_lib:format("~ts (~ts tracked files modified)", [maps:get(git, F), maps:get(git_changes, F)])},
+     {"date", maps:get(date, F)},
+     {"profile", profile_line(maps:get(profile, F), maps:get(profile_settings, F))}].
+
+profile_line(Name, #{reps := Reps, b2b_ms := B, sparse_ms := S, warmup_ms := W,
+                     notify_events := E, stride := St}) ->
+    io_lib:format("~ts: ~b repetitions; back to back ~b ms, sparse ~b ms, warm-up ~b ms per measurement; "
+                  "~b client.connected events per burst; one call in ~b timed back to back",
+                  [Name, Reps, B, S, W, E, St]).
+
+cpu_note(Runs) ->
+    Source = case Runs of
+                 [{#{cpu_source := S}, _} | _] -> S;
+                 _ -> <<"?">>
+             end,
+    io_lib:format(
+      "CPU µs/call: OS CPU time of the whole VM process (every thread: schedulers, dirty "
+      "schedulers and the driver's native pool threads, which erlang:statistics(runtime) "
+      "does not see), from ~ts, over the measured interval, divided by the calls made. "
+      "It includes what busy-waiting schedulers burn. Latency: one call in 8 timed "
+      "(back to back; every call when sparse) with erlang:monotonic_time/1 around "
+      "apply(M, F, Args) of the registered callback, ~~0.05 µs of it the clock itself. "
+      "Medians of the repetitions.", [Source]).
+
+wrap(Text) -> Text.
+
+text_table(Header, Rows) ->
+    All = [Header | [[lists:flatten(C) || C <- R] || R <- Rows]],
+    Widths = [lists:max([string:length(lists:nth(I, R)) || R <- All]) || I <- lists:seq(1, length(Header))],
+    Line = fun(R) ->
+                   io:format("~ts~n", [string:trim(lists:join("  ", [pad(C, W) || {C, W} <- lists:zip(R, Widths)]),
+                                                   trailing)])
+           end,
+    Line(Header),
+    io:format("~ts~n", [lists:join("  ", [lists:duplicate(W, $-) || W <- Widths])]),
+    [Line(R) || R <- tl(All)],
+    ok.
+
+pad(C, W) -> C ++ lists:duplicate(W - string:length(C), $\s).
+
+%%====================================================================
+%% Markdown
+%%====================================================================
+
+markdown(Runs, Sections, Goals, Command, Elapsed, Svg) ->
+    {F, _} = hd(Runs),
+    unicode:characters_to_binary(
+      ["# exhook bench: results\n\n",
+       io_lib:format("Command: `~ts` (~b s, build included). Profile `~ts`. ", [Command, Elapsed, maps:get(profile, F)]),
+       "The path measured is the broker's: the callback `emqx_extension_hook:callbacks(bench)` registers, "
+       "called as `apply(M, F, HookArgs ++ ExtraArgs)` with the arguments EMQX 4.4.19 passes "
+       "(`tests/fixtures/emqx-4.4.19-hook-samples.txt`, one clientid per caller), down to the handler "
+       "`bench/handler` and back. Each VM run is a separate `erl`; ratios are computed within a run.\n\n",
+       io_lib:format("![calls per second and p50 latency](~ts)\n\n", [Svg]),
+       "## Machine\n\n| | |\n|---|---|\n",
+       [io_lib:format("| ~ts | ~ts |\n", [K, md_escape(V)]) || {K, V} <- fact_lines(F)],
+       [io_lib:format("| VM run ~ts | ~ts |\n", [maps:get(vm, Fx), maps:get(vm_flags, Fx)]) || {Fx, _} <- Runs],
+       "\n", cpu_note(Runs), "\n\n",
+       "## Goals (issue 5)\n\nMeasured in the default VM run; the last column is the run with busy-waiting off.\n\n",
+       md_table(["goal", "target", "measured", "verdict", "busy-wait off"],
+                [[G, T, M, V, O] || {G, T, M, V, O} <- Goals]),
+       "\n",
+       [["## ", T, "\n\n", Intro, "\n\n", md_table(?HEADER, Cells), "\n"] || {T, Intro, Cells} <- Sections],
+       run_notes(Runs)]).
+
+run_notes(Runs) ->
+    Counters = [{maps:get(vm, F), maps:get(driver_failures, F, #{})} || {F, _} <- Runs],
+    Failed = [R || {_, Rows} <- Runs, R = #{failed := N} <- Rows, N > 0],
+    Dropped = [R || {_, Rows} <- Runs, R = #{dropped := N} <- Rows, N > 0],
+    ["## Notes\n\n",
+     "- Port transport rows read n/a: that transport is not built yet; the issue's ≥ 20× goal is not evaluated.\n",
+     case Dropped of
+         [] -> "- No notification was dropped (the bench driver's queue_capacity is 65536 per worker).\n";
+         _ -> io_lib:format("- Notifications were dropped (queue full) in ~b rows; see the notes column.\n",
+                            [length(Dropped)])
+     end,
+     case Failed of
+         [] -> "";
+         _ -> io_lib:format("- Failed notifications in ~b rows.\n", [length(Failed)])
+     end,
+     [case C of
+          M when map_size(M) =:= 0 ->
+              io_lib:format("- VM run ~ts: the driver counted no failed, timed-out or dropped call.\n", [Vm]);
+          M ->
+              io_lib:format("- VM run ~ts: the driver counted failures ({hook, counter} => count): ~tp\n",
+                            [Vm, M])
+      end || {Vm, C} <- Counters]].
+
+md_table(Header, Rows) ->
+    [row_md(Header), row_md(["---" || _ <- Header]), [row_md(R) || R <- Rows]].
+
+row_md(Cells) -> ["| ", lists:join(" | ", [md_escape(C) || C <- Cells]), " |\n"].
+
+md_escape(C) -> string:replace(lists:flatten(io_lib:format("~ts", [C])), "|", "\\|", all).
+
+%%====================================================================
+%% SVG
+%%====================================================================
+
+-define(W, 980).
+-define(LEFT, 300).
+-define(RIGHT, 90).
+-define(BAR, 9).
+
+svg(Runs) ->
+    Default = rows_of(default, Runs),
+    Off = rows_of(sbwt_none, Runs),
+    Groups1 = [{group_label(R), [{N, get(Default, H, T, b2b, N, calls_per_s)} || N <- [1, 8, 64]]}
+               || R = #{hook := H, transport := T, procs := 1, variant := b2b} <- Default,
+                  not is_map_key(skip, R)]
+        ++ [{"client.connected · through the handler",
+             [{N, get(Default, connected, cast, b2b, N, sustained_per_s)} || N <- [1, 8, 64]]}],
+    Regimes = [{"back to back", Default, b2b}, {"sparse", Default, sparse},
+               {"back to back, busy-wait off", Off, b2b}, {"sparse, busy-wait off", Off, sparse}],
+    Groups2 = [{group_label(R), [{Name, get(Rows, H, T, V, 1, p50_us)} || {Name, Rows, V} <- Regimes]}
+               || R = #{hook := H, transport := T, procs := 1, variant := sparse} <- Default,
+                  not is_map_key(skip, R)],
+    {Panel1, H1} = panel("Calls per second, back to back, default VM (log scale)",
+                         [{1, "1 caller", "#4e79a7"}, {8, "8 callers", "#f28e2b"}, {64, "64 callers", "#59a14f"}],
+                         Groups1, 40, fun rate/1),
+    {Panel2, H2} = panel("p50 latency µs, 1 caller, by regime (log scale)",
+                         [{N, N, C} || {N, C} <- lists:zip([N || {N, _, _} <- Regimes],
+                                                             ["#4e79a7", "#e15759", "#76b7b2", "#b07aa1"])],
+                         Groups2, 40 + H1 + 30, fun(V) -> num(V) end),
+    Height = 40 + H1 + 30 + H2 + 20,
+    unicode:characters_to_binary(
+      [io_lib:format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"~b\" height=\"~b\" "
+                     "font-family=\"sans-serif\" font-size=\"11\">\n", [?W, Height]),
+       io_lib:format("<rect width=\"~b\" height=\"~b\" fill=\"white\"/>\n", [?W, Height]),
+       "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">emqx_extension_hook: hook callbacks, "
+       "NIF modes vs floors (Port transport: not built yet)</text>\n",
+       Panel1, Panel2, "</svg>\n"]).
+
+group_label(#{hook_label := H} = R) ->
+    [binary_to_list(H), " · ", transport_label(R)].
+
+%% Horizontal bars on a log axis: one group per case, one bar per series.
+panel(Title, Series, Groups, Y0, Fmt) ->
+    Values = [V || {_, Vs} <- Groups, {_, V} <- Vs, is_number(V), V > 0],
+    {Lo, Hi} = case Values of
+                   [] -> {1, 10};
+                   _ -> {math:pow(10, floor(math:log10(lists:min(Values)))),
+                         math:pow(10, ceil(math:log10(lists:max(Values)) + 0.0001))}
+               end,
+    PlotW = ?W - ?LEFT - ?RIGHT,
+    X = fun(V) -> ?LEFT + PlotW * (math:log10(V) - math:log10(Lo)) / (math:log10(Hi) - math:log10(Lo)) end,
+    GroupH = length(Series) * ?BAR + 8,
+    Top = Y0 + 36,
+    PlotH = length(Groups) * GroupH,
+    Decades = lists:seq(round(math:log10(Lo)), round(math:log10(Hi))),
+    Axis = [[io_lib:format("<line x1=\"~.1f\" y1=\"~b\" x2=\"~.1f\" y2=\"~b\" stroke=\"#ddd\"/>\n",
+                           [X(math:pow(10, D)), Top - 4, X(math:pow(10, D)), Top + PlotH]),
+             io_lib:format("<text x=\"~.1f\" y=\"~b\" text-anchor=\"middle\" fill=\"#555\">~ts</text>\n",
+                           [X(math:pow(10, D)), Top + PlotH + 14, Fmt(math:pow(10, D))])]
+            || D <- Decades],
+    %% Each legend entry as wide as its label (about 6 px a character).
+    {Legend, _} = lists:mapfoldl(
+                    fun({_, Name, Color}, LX) ->
+                            {io_lib:format("<rect x=\"~b\" y=\"~b\" width=\"10\" height=\"10\" fill=\"~ts\"/>"
+                                           "<text x=\"~b\" y=\"~b\">~ts</text>\n",
+                                           [LX, Y0 + 14, Color, LX + 14, Y0 + 23, esc(Name)]),
+                             LX + 14 + 6 * string:length(lists:flatten(io_lib:format("~ts", [Name]))) + 24}
+                    end, ?LEFT, Series),
+    Bars = [begin
+                GY = Top + GI * GroupH,
+                [io_lib:format("<text x=\"~b\" y=\"~b\" text-anchor=\"end\">~ts</text>\n",
+                               [?LEFT - 6, GY + GroupH div 2 + 3, esc(Label)]),
+                 [case proplists:get_value(Key, Vs) of
+                      V when is_number(V), V > 0 ->
+                          BY = GY + SI * ?BAR,
+                          io_lib:format("<rect x=\"~b\" y=\"~b\" width=\"~.1f\" height=\"~b\" fill=\"~ts\"/>"
+                                        "<text x=\"~.1f\" y=\"~b\" font-size=\"9\" fill=\"#333\">~ts</text>\n",
+                                        [?LEFT, BY, max(1.0, X(V) - ?LEFT), ?BAR - 1, Color,
+                                         X(V) + 3, BY + ?BAR - 1, esc(lists:flatten(Fmt(V)))]);
+                      _ -> ""
+                  end || {SI, {Key, _, Color}} <- lists:zip(lists:seq(0, length(Series) - 1), Series)]]
+            end || {GI, {Label, Vs}} <- lists:zip(lists:seq(0, length(Groups) - 1), Groups)],
+    Head = io_lib:format("<text x=\"10\" y=\"~b\" font-size=\"13\" font-weight=\"bold\">~ts</text>\n",
+                         [Y0 + 10, esc(Title)]),
+    {[Head, Legend, Axis, Bars], 36 + PlotH + 20}.
+
+esc(S) ->
+    lists:flatmap(fun($<) -> "&lt;"; ($>) -> "&gt;"; ($&) -> "&amp;"; (C) -> [C] end,
+                  unicode:characters_to_list(lists:flatten(io_lib:format("~ts", [S])))).
+
+%%====================================================================
+%% Numbers
+%%====================================================================
+
+rate(X) when X >= 1.0e6 -> io_lib:format("~.2f M", [X / 1.0e6]);
+rate(X) when X >= 1.0e3 -> io_lib:format("~.1f k", [X / 1.0e3]);
+rate(X) -> integer_to_list(round(X)).
+
+us(X) when X >= 100 -> integer_to_list(round(X));
+us(X) when X >= 10 -> io_lib:format("~.1f", [X * 1.0]);
+us(X) -> io_lib:format("~.2f", [X * 1.0]).
+
+num(X) when X >= 100 -> integer_to_list(round(X));
+num(X) when X >= 10 -> io_lib:format("~.1f", [X * 1.0]);
+num(X) when X >= 1 -> io_lib:format("~.2f", [X * 1.0]);
+num(X) -> io_lib:format("~.3f", [X * 1.0]).
+
+ratio(X) when X >= 10 -> integer_to_list(round(X));
+ratio(X) when X >= 1 -> io_lib:format("~.1f", [X]);
+ratio(X) -> io_lib:format("~.2f", [X]).
+
+signed(X) when X >= 0 -> [$+ | us(X)];
+signed(X) -> [$- | us(-X)].
+
+pct(X) -> io_lib:format("~b %", [round(X * 100)]).

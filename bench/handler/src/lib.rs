@@ -1,0 +1,82 @@
+//! The handler `bench/` drives: pure-compute decisions, so that what the
+//! benchmark measures is the plugin's path from the broker callback down
+//! to the handler and back, not the handler's own work.
+//!
+//! - `client.authenticate`: allow a non-empty clientid that comes with a
+//!   password or a username, deny anything else;
+//! - `client.check_acl`: deny when the username is empty or missing, else allow;
+//! - `client.connected`: count (one relaxed atomic add), nothing else;
+//! - `message.publish`: read the topic and the payload length, continue
+//!   (the payload is borrowed, never copied).
+//!
+//! The handler declares `Mode::Pool`; each benchmark run overrides the
+//! mode through the driver's config (`{mode, inline | dirty_cpu | dirty_io | pool}`).
+
+use emqx_extension_sdk::{
+    export_handler, handler, AclDecision, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo,
+    Context, Handler, HookSpec, InitError, Message, Mode, PubSub, PublishDecision,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The benchmark handler; its only state is two counters.
+pub struct BenchHandler {
+    connected: AtomicU64,
+    published_bytes: AtomicU64,
+}
+
+#[handler]
+impl Handler for BenchHandler {
+    fn init(_config: &Config) -> Result<Self, InitError> {
+        Ok(BenchHandler {
+            connected: AtomicU64::new(0),
+            published_bytes: AtomicU64::new(0),
+        })
+    }
+
+    fn hook_spec(&self) -> HookSpec {
+        HookSpec::new().default_mode(Mode::Pool)
+    }
+
+    fn on_client_authenticate(
+        &self,
+        client: &ClientInfo,
+        _so_far: AuthResult,
+        _ctx: &Context,
+    ) -> AuthDecision {
+        let has_secret = client.password.is_some_and(|p| !p.is_empty())
+            || client.username.as_deref().is_some_and(|u| !u.is_empty());
+        if !client.clientid.is_empty() && has_secret {
+            AuthDecision::Allow
+        } else {
+            AuthDecision::Deny
+        }
+    }
+
+    fn on_client_check_acl(
+        &self,
+        client: &ClientInfo,
+        _pubsub: PubSub,
+        _topic: &str,
+        _so_far: bool,
+        _ctx: &Context,
+    ) -> AclDecision {
+        match client.username.as_deref() {
+            None | Some("") => AclDecision::Deny,
+            Some(_) => AclDecision::Allow,
+        }
+    }
+
+    fn on_client_connected(&self, _client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
+        // Look at the topic and the payload's length; the payload is a
+        // borrowed slice of the broker's binary.
+        let weight = message.topic.len() as u64 + message.payload.len() as u64;
+        self.published_bytes.fetch_add(weight, Ordering::Relaxed);
+        PublishDecision::Continue
+    }
+}
+
+export_handler!(BenchHandler, "emqx_bench_handler");
