@@ -21,7 +21,7 @@ native:
 compile:
 	rebar3 compile
 
-test: deps lint test-rust test-erlang test-demo
+test: deps lint test-rust test-erlang test-demo bench-smoke
 
 test-rust:
 	cargo test --workspace
@@ -75,6 +75,6 @@ bench:
 	BENCH_COMMAND="make bench" bench/run.sh full
 
 # The same code path, a fraction of a second per case (for CI):
-# bench/results/smoke.{md,svg}; latest.* are left alone.
+# bench/_build/smoke.{md,svg}; the committed bench/results/latest.* are left alone.
 bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke

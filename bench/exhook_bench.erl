@@ -13,9 +13,12 @@
 %%
 %% The case list is data: a case is a hook (with its arguments and the
 %% return value the broker must get) and a transport (how the callback is
-%% reached); see `transports/0' and `cases/2'. The Port transport is
-%% listed, and reported as not built, until `port_callbacks/2' exists.
+%% reached); see `transports/0' and `cases/2'. The Port transport is the
+%% same handler library run by a second driver, `bench_port', in
+%% `{transport, port}' OS processes; it is enabled only around its cases.
 -module(exhook_bench).
+
+-include("../erlang/include/emqx_extension_hook.hrl").
 
 -export([main/1, run/1]).
 
@@ -27,7 +30,14 @@
 -define(NBUCKETS, (?LINEAR + (?MAX_EXP - 5) * ?SUB)).
 
 -define(DRIVER, bench).
--define(PORT_NA, <<"n/a (Port transport not built yet)">>).
+%% The Port transport's driver: the same handler library, `pool_size' OS
+%% processes; its callbacks module (init_module) must differ from the NIF
+%% driver's.
+-define(PORT_DRIVER, bench_port).
+-define(PORT_MODULE, emqx_bench_handler_port).
+-define(PORT_PROCESSES, 2).
+%% The handler's probe (bench/handler: message.delivered on this topic).
+-define(COUNT_TOPIC, <<"$bench/connected">>).
 
 %%====================================================================
 %% Profiles, transports, hooks, cases
@@ -56,8 +66,9 @@ transports() ->
        label => <<"NIF pool">>},
      #{id => cast,      kind => nif, mode => pool,
        label => <<"NIF queued">>},
-     %% PORT TRANSPORT: the same handler behind an Erlang Port. Until
-     %% `port_callbacks/2' is written, every port row reads "n/a".
+     %% The same handler behind Erlang Ports: `?PORT_PROCESSES' OS
+     %% processes (the launcher emqx_exhook_port running the handler
+     %% library); calls and notifications alike are port_command'ed.
      #{id => port,      kind => port,
        label => <<"Port">>},
      #{id => erlang,    kind => floor,
@@ -96,6 +107,7 @@ hooks(Samples) ->
     [AclCI, PubSub, Topic, SoFar] = maps:get('client.check_acl', Samples),
     [ConnCI, ConnInfo] = maps:get('client.connected', Samples),
     [Msg] = maps:get('message.publish', Samples),
+    [DelivCI, DelivMsg] = maps:get('message.delivered', Samples),
     Counter = counters:new(1, [write_concurrency]),
     Auth = #{point => 'client.authenticate', kind => fold, label => <<"client.authenticate">>,
              args => fun(I) -> [AuthCI#{clientid => cid(I)}, AuthAcc] end,
@@ -119,7 +131,13 @@ hooks(Samples) ->
                         expect => ok,
                         floor => #{erlang => {exhook_bench_floor, on_message_publish, [Counter]}}}
               end,
-    #{auth => Auth, acl => Acl, connected => Connected,
+    %% Never timed: asks the handler process that serves caller I's
+    %% clientid how many client.connected events it has handled (bench/handler).
+    Probe = #{point => 'message.delivered', kind => fold, label => <<"probe">>,
+              args => fun(I) -> [DelivCI#{clientid => cid(I)},
+                                 setelement(8, setelement(7, DelivMsg, ?COUNT_TOPIC), <<>>)]
+                      end},
+    #{auth => Auth, acl => Acl, connected => Connected, probe => Probe,
       publish_64 => Publish(64, <<"message.publish 64 B">>),
       publish_4k => Publish(4096, <<"message.publish 4 KiB">>),
       publish_1m => Publish(1048576, <<"message.publish 1 MiB">>)}.
@@ -160,10 +178,11 @@ run(#{profile := ProfileName, vm := Vm, out := Out} = Opts) ->
     check_cases(Ctx, Cases),
     Reps = [run_rep(Ctx, Cases, Rep) || Rep <- lists:seq(1, maps:get(reps, Profile))],
     Rows = aggregate(Vm, lists:append(Reps), Cases, Hooks),
-    ok = tally_counters(),
+    ok = tally_counters(?DRIVER),
     Failures = maps:filter(fun(_, V) -> V > 0 end, get_tally()),
     io:format("driver failure counters (failed, timed_out, dropped; all hooks): ~p~n", [Failures]),
-    ok = file:write_file(Out, io_lib:format("~p.~n", [{bench_run, Facts#{driver_failures => Failures}, Rows}])),
+    Facts1 = Facts#{driver_failures => Failures, port_process_threads => get({?MODULE, port_threads})},
+    ok = file:write_file(Out, io_lib:format("~p.~n", [{bench_run, Facts1, Rows}])),
     _ = application:stop(emqx_extension_hook),
     ok.
 
@@ -203,22 +222,60 @@ start_plugin(Handler) ->
     {ok, _} = emqx_extension_hook:callbacks(?DRIVER),
     ok.
 
+%% Replaces (or adds) driver `Name''s config in the app env `drivers',
+%% keeping the other driver's: `enable/1' reads it from there.
+set_driver_env(Name, Opts) ->
+    Drivers = application:get_env(emqx_extension_hook, drivers, []),
+    ok = application:set_env(emqx_extension_hook, drivers, lists:keystore(Name, 1, Drivers, {Name, Opts})).
+
 %% Re-enables the driver with `Mode' for every fold hook; the callbacks it
 %% registered. The counters of the driver it replaces are added up first.
 use_mode(Handler, Mode) ->
-    ok = tally_counters(),
+    ok = tally_counters(?DRIVER),
     _ = emqx_extension_hook:disable(?DRIVER),
-    ok = application:set_env(emqx_extension_hook, drivers, [{?DRIVER, driver_opts(Handler, Mode)}]),
+    ok = set_driver_env(?DRIVER, driver_opts(Handler, Mode)),
     ok = emqx_extension_hook:enable(?DRIVER),
     {ok, Callbacks} = emqx_extension_hook:callbacks(?DRIVER),
     maps:from_list(Callbacks).
 
-%% The driver's failure counters, summed over every enable of this run
-%% (a driver's counters start again at each enable): every one should be 0.
-tally_counters() ->
-    Now = case [Hs || #{name := <<"bench">>, hooks := Hs} <- emqx_extension_hook:stats()] of
-              [Hooks] -> [{{P, K}, V} || {P, C} <- Hooks, K <- [failed, timed_out, dropped],
-                                          {ok, V} <- [maps:find(K, C)]];
+%% The Port transport's driver: the same handler library, in
+%% `?PORT_PROCESSES' OS processes. `mode' does not apply to port drivers;
+%% queue_capacity (each process's worker queues) as for the NIF driver.
+port_driver_opts(Handler) ->
+    [{path, Handler}, {transport, port}, {init_module, ?PORT_MODULE},
+     {pool_size, ?PORT_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 65536}].
+
+%% Enables the port driver next to the NIF driver; its OS processes' pids
+%% are added to the CPU time measured until `disable_port/0'.
+enable_port(Handler) ->
+    ok = set_driver_env(?PORT_DRIVER, port_driver_opts(Handler)),
+    ok = emqx_extension_hook:enable(?PORT_DRIVER),
+    {ok, #exhook_driver{transport = {port, T}, module = ?PORT_MODULE}} =
+        emqx_extension_hook_drivers:lookup(?PORT_DRIVER),
+    OsPids = emqx_extension_hook_port:os_pids(T),
+    ?PORT_PROCESSES = length(OsPids),
+    put({?MODULE, extra_cpu_pids}, OsPids),
+    %% Threads per handler process (its reader and its worker pool).
+    Threads = [length(Ts) || P <- OsPids,
+                             {ok, Ts} <- [file:list_dir("/proc/" ++ integer_to_list(P) ++ "/task")]],
+    put({?MODULE, port_threads}, lists:usort(Threads)),
+    ok.
+
+disable_port() ->
+    ok = tally_counters(?PORT_DRIVER),
+    erase({?MODULE, extra_cpu_pids}),
+    ok = emqx_extension_hook:disable(?PORT_DRIVER).
+
+%% The failure counters of driver `Name' (failed, timed_out, dropped; and
+%% restarts for a port driver), summed over every enable of this run (a
+%% driver's counters start again at each enable): call once per enable,
+%% before it is disabled. The NIF driver's should all be 0.
+tally_counters(Name) ->
+    Now = case [D || D = #{name := N} <- emqx_extension_hook:stats(), N =:= atom_to_binary(Name)] of
+              [#{hooks := Hooks} = D] ->
+                  [{{Name, P, K}, V} || {P, C} <- Hooks, K <- [failed, timed_out, dropped],
+                                        {ok, V} <- [maps:find(K, C)]]
+                      ++ [{{Name, restarts}, maps:get(restarts, D, 0)}];
               [] -> []
           end,
     Sum = lists:foldl(fun({Key, V}, Acc) -> maps:update_with(Key, fun(X) -> X + V end, V, Acc) end,
@@ -240,18 +297,26 @@ callback(#{kind := floor, id := Id}, #{floor := Floors}, _Callbacks) ->
 callback(#{kind := port} = T, Hook, _Callbacks) ->
     port_callbacks(T, Hook).
 
-%% PORT TRANSPORT: return the `{M, F, ExtraArgs}' broker callback of the
-%% same handler behind the Port transport for `Hook' (a map of `hooks/1'),
-%% started and stopped around the port cases. Rows come out "n/a" until then.
-port_callbacks(_Transport, _Hook) ->
-    {skip, ?PORT_NA}.
+%% The broker callback the port driver registered for `Hook''s point
+%% (the driver is enabled around the port cases by `enable_port/1').
+port_callbacks(_Transport, #{point := Point}) ->
+    case emqx_extension_hook:callbacks(?PORT_DRIVER) of
+        {ok, Callbacks} ->
+            case lists:keyfind(Point, 1, Callbacks) of
+                {Point, {?PORT_MODULE, _F, _X} = MFA} -> MFA;
+                false -> error({port_driver_lacks_hook, Point})
+            end;
+        {error, not_enabled} ->
+            error(port_driver_not_enabled)
+    end.
 
 %%====================================================================
 %% Running cases
 %%====================================================================
 
 %% Each case's callback gives the broker the expected answer, and the
-%% floors give exactly what the plugin gives, before anything is timed.
+%% floors give exactly what the plugin gives, before anything is timed;
+%% the port driver's probe answers with a count.
 check_cases(#{hooks := Hooks, handler := Handler}, Cases) ->
     Modes = lists:usort([M || {_, T, _} <- Cases, #{kind := nif, mode := M} <- [transport(T)]]),
     lists:foreach(
@@ -260,8 +325,16 @@ check_cases(#{hooks := Hooks, handler := Handler}, Cases) ->
               [check_case(H, T, maps:get(H, Hooks), CBs)
                || {H, T, _} <- Cases, in_group(transport(T), Mode)]
       end, Modes),
-    [check_case(H, T, maps:get(H, Hooks), #{})
-     || {H, T, _} <- Cases, maps:get(kind, transport(T)) =/= nif],
+    case [C || {_, T, _} = C <- Cases, kind(T) =:= port] of
+        [] -> ok;
+        PortCases ->
+            ok = enable_port(Handler),
+            [check_case(H, T, maps:get(H, Hooks), #{}) || {H, T, _} <- PortCases],
+            {OsPid, _Count} = probe(probe(Hooks), 1),
+            true = lists:member(OsPid, get({?MODULE, extra_cpu_pids})),
+            ok = disable_port()
+    end,
+    [check_case(H, T, maps:get(H, Hooks), #{}) || {H, T, _} <- Cases, kind(T) =:= floor],
     io:format("every callback answers as the broker expects (~b cases)~n", [length(Cases)]),
     ok.
 
@@ -276,10 +349,13 @@ check_case(HookId, TId, #{args := ArgsFun, expect := Expect} = Hook, CBs) ->
             end
     end.
 
+kind(TId) -> maps:get(kind, transport(TId)).
+
 in_group(#{kind := nif, mode := M}, M) -> true;
 in_group(_, _) -> false.
 
-%% One repetition of every case, grouped by driver mode (one enable each).
+%% One repetition of every case, grouped by driver mode (one enable each),
+%% then the port driver's cases (enabled around them), then the floors.
 run_rep(#{profile := Profile, handler := Handler} = Ctx, Cases, Rep) ->
     io:format("-- repetition ~b of ~b~n", [Rep, maps:get(reps, Profile)]),
     Modes = [inline, dirty_cpu, dirty_io, pool],
@@ -291,8 +367,17 @@ run_rep(#{profile := Profile, handler := Handler} = Ctx, Cases, Rep) ->
                      lists:append([run_case(Ctx, C, CBs) || C <- Group])
                  end || Mode <- Modes,
                         lists:any(fun({_, T, _}) -> in_group(transport(T), Mode) end, Cases)]),
-    Other = [C || {_, T, _} = C <- Cases, maps:get(kind, transport(T)) =/= nif],
-    NifRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Other]).
+    PortRows = case [C || {_, T, _} = C <- Cases, kind(T) =:= port] of
+                   [] -> [];
+                   PortCases ->
+                       ok = enable_port(Handler),
+                       mode_warmup(Ctx, hd(PortCases), #{}),
+                       Rows = lists:append([run_case(Ctx, C, #{}) || C <- PortCases]),
+                       ok = disable_port(),
+                       Rows
+               end,
+    Floors = [C || {_, T, _} = C <- Cases, kind(T) =:= floor],
+    NifRows ++ PortRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Floors]).
 
 mode_warmup(#{profile := #{mode_warmup_ms := Ms}, hooks := Hooks}, {H, T, _}, CBs) ->
     Hook = maps:get(H, Hooks),
@@ -304,8 +389,13 @@ mode_warmup(#{profile := #{mode_warmup_ms := Ms}, hooks := Hooks}, {H, T, _}, CB
     end.
 
 run_case(#{profile := P, hooks := Hooks}, {HookId, TId, Variants}, CBs) ->
-    Hook = maps:get(HookId, Hooks),
+    Hook0 = maps:get(HookId, Hooks),
     T = transport(TId),
+    %% Port notifications: the probe counts what the handler processes handled.
+    Hook = case T of
+               #{kind := port} -> Hook0#{probe => probe(Hooks)};
+               _ -> Hook0
+           end,
     case callback(T, Hook, CBs) of
         {skip, Why} ->
             [#{hook => HookId, transport => TId, variant => V, procs => N, skip => Why}
@@ -322,6 +412,26 @@ measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := nif}, N) ->
     #{warmup_ms := W, notify_events := Events, stride := S} = P,
     _ = notify_burst(M, F, X, Hook, N, max(N, Events * W div 1000), S),
     notify_burst(M, F, X, Hook, N, Events, S);
+measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := port}, N) ->
+    #{warmup_ms := W, notify_events := Events, stride := S} = P,
+    _ = port_notify_burst(M, F, X, Hook, N, max(N, Events * W div 1000), S),
+    port_notify_burst(M, F, X, Hook, N, Events, S);
+measure_case(P, sparse, M, F, X, #{kind := notify} = Hook, #{kind := port}, N) ->
+    #{warmup_ms := W, sparse_ms := D} = P,
+    _ = measure(sparse, M, F, X, Hook, N, max(W, 20), 1),
+    Row = port_counted(Hook, fun() -> measure(sparse, M, F, X, Hook, N, D, 1) end),
+    %% Let the handler processes finish before the next case is timed.
+    _ = probe_counts(maps:get(probe, Hook), N),
+    Row;
+%% Port fold hooks: every answer is checked; a call the driver refused
+%% (port busy, timeout) is counted apart, neither in calls/s nor timed.
+measure_case(P, Variant, M, F, X, #{expect := E} = Hook, #{kind := port}, N) ->
+    {W, D, S} = case P of
+                    #{warmup_ms := W0, b2b_ms := D0, stride := S0} when Variant =:= b2b -> {W0, D0, S0};
+                    #{warmup_ms := W0, sparse_ms := D0} -> {max(W0, 20), D0, 1}
+                end,
+    _ = measure(Variant, M, F, X, Hook, N, W, S, {expect, E}),
+    port_counted(Hook, fun() -> measure(Variant, M, F, X, Hook, N, D, S, {expect, E}) end);
 measure_case(P, b2b, M, F, X, Hook, _T, N) ->
     #{warmup_ms := W, b2b_ms := D, stride := S} = P,
     _ = measure(b2b, M, F, X, Hook, N, W, S),
@@ -338,12 +448,38 @@ measure_case(P, sparse, M, F, X, Hook, T, N) ->
         _ -> Row
     end.
 
+%% The port driver's counters for the hook over Fun's measurement: calls
+%% it refused because the port was busy (`busy'; for a notification,
+%% `dropped'), failed, timed out; handler process restarts.
+port_counted(#{point := Point, kind := Kind}, Fun) ->
+    {R0, Before} = port_stats(Point),
+    Row = Fun(),
+    {R1, After} = port_stats(Point),
+    D = fun(K) -> maps:get(K, After) - maps:get(K, Before) end,
+    Busy = case Kind of fold -> busy; notify -> dropped end,
+    Row#{Busy => D(dropped), failed => D(failed), timed_out => D(timed_out), restarts => R1 - R0}.
+
+port_stats(Point) ->
+    [#{restarts := R, hooks := Hooks}] =
+        [S || S = #{name := Name} <- emqx_extension_hook:stats(), Name =:= atom_to_binary(?PORT_DRIVER)],
+    {R, proplists:get_value(Point, Hooks)}.
+
 progress(HookId, TId, V, N, #{calls_per_s := R, p50_us := P50, p99_us := P99, cpu_us := Cpu} = Row) ->
     Extra = case Row of
                 #{sustained_per_s := S} -> io_lib:format("  sustained ~s/s dropped ~b",
                                                          [si(S), maps:get(dropped, Row)]);
                 _ -> ""
-            end,
+            end
+        ++ case Row of
+               #{lost := L} -> io_lib:format(" lost ~b", [L]);
+               _ -> ""
+           end
+        ++ case Row of
+               #{refused := Ref} when Ref > 0 -> io_lib:format("  refused ~b (busy ~b, failed ~b, timed out ~b)",
+                                                               [Ref, maps:get(busy, Row), maps:get(failed, Row),
+                                                                maps:get(timed_out, Row)]);
+               _ -> ""
+           end,
     io:format("  ~-11s ~-9s ~-6s ~2b procs: ~9s calls/s  p50 ~8.2f  p99 ~8.2f us  cpu ~7.2f us/call~s~n",
               [HookId, TId, V, N, si(R), P50, P99, Cpu, Extra]).
 
@@ -355,26 +491,38 @@ progress(HookId, TId, V, N, #{calls_per_s := R, p50_us := P50, p99_us := P99, cp
 %% back, one call in Stride timed; sparse: one call per millisecond, each
 %% timed) or, with {count, Total}, Total calls in all as fast as they can.
 %% Calls/s over the wall time from go to the last process done; CPU is
-%% the VM's OS process CPU (all threads) over the same interval.
-measure(Variant, M, F, X, #{args := ArgsFun}, N, Ms, Stride) ->
+%% the VM's OS process CPU (all threads; and the port driver's OS
+%% processes while it is enabled) over the same interval.
+%%
+%% Check: `none', or `{expect, Answer}': each answer is compared, and only
+%% the calls answered so are counted and timed; the others are `refused'.
+measure(Variant, M, F, X, Hook, N, Ms, Stride) ->
+    measure(Variant, M, F, X, Hook, N, Ms, Stride, none).
+
+measure(Variant, M, F, X, #{args := ArgsFun}, N, Ms, Stride, Check) ->
     H = counters:new(?NBUCKETS, [write_concurrency]),
     Parent = self(),
     Quota = case Variant of {count, Total} -> max(1, Total div N); _ -> 0 end,
-    Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, Variant, Stride, Quota) end,
+    Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, Variant, Stride, Quota, Check) end,
                       [link, {min_heap_size, 2048}])
             || I <- lists:seq(1, N)],
     [receive {ready, Pid} -> ok end || Pid <- Pids],
-    Cpu0 = cpu_us(),
+    Cpu0 = cpu_parts(),
     T0 = erlang:monotonic_time(nanosecond),
     Deadline = T0 + Ms * 1000000,
     [Pid ! {go, Deadline} || Pid <- Pids],
-    Calls = lists:sum([receive {done, Pid, C} -> C end || Pid <- Pids]),
+    {Calls, Refused} = lists:foldl(fun(Pid, {C0, R0}) -> receive {done, Pid, C, R} -> {C0 + C, R0 + R} end end,
+                                   {0, 0}, Pids),
     T1 = erlang:monotonic_time(nanosecond),
-    Cpu1 = cpu_us(),
+    Cpu1 = cpu_parts(),
     Secs = (T1 - T0) / 1.0e9,
-    #{calls => Calls, secs => Secs, calls_per_s => Calls / Secs,
-      p50_us => quantile(H, 0.5), p99_us => quantile(H, 0.99),
-      cpu_us => (Cpu1 - Cpu0) / max(1, Calls)}.
+    Row = maps:merge(cpu_row(Cpu0, Cpu1, Calls),
+                     #{calls => Calls, secs => Secs, calls_per_s => Calls / Secs,
+                       p50_us => quantile(H, 0.5), p99_us => quantile(H, 0.99)}),
+    case Check of
+        none -> Row;
+        {expect, _} -> Row#{refused => Refused}
+    end.
 
 %% client.connected through the driver: N processes cast Events in all as
 %% fast as they can; then wait until the driver's counters show every
@@ -385,14 +533,14 @@ notify_burst(M, F, X, #{point := Point, args := ArgsFun}, N, Events, Stride) ->
     Parent = self(),
     Quota = max(1, Events div N),
     Before = hook_stats(Point),
-    Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, {count, Quota}, Stride, Quota) end,
+    Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, {count, Quota}, Stride, Quota, none) end,
                       [link, {min_heap_size, 2048}])
             || I <- lists:seq(1, N)],
     [receive {ready, Pid} -> ok end || Pid <- Pids],
     Cpu0 = cpu_us(),
     T0 = erlang:monotonic_time(nanosecond),
     [Pid ! {go, 0} || Pid <- Pids],
-    Calls = lists:sum([receive {done, Pid, C} -> C end || Pid <- Pids]),
+    Calls = lists:sum([receive {done, Pid, C, _} -> C end || Pid <- Pids]),
     T1 = erlang:monotonic_time(nanosecond),
     After = wait_handled(Point, Calls + settled(Before), 60000),
     T2 = erlang:monotonic_time(nanosecond),
@@ -405,6 +553,92 @@ notify_burst(M, F, X, #{point := Point, args := ArgsFun}, N, Events, Stride) ->
       drain_secs => (T2 - T0) / 1.0e9,
       dropped => maps:get(dropped, After) - maps:get(dropped, Before),
       failed => maps:get(failed, After) - maps:get(failed, Before)}.
+
+%% client.connected through the port driver. The driver's counters say
+%% what was sent to the ports, not what the handler processes handled
+%% (their counter lives in another OS process), so: each caller casts its
+%% share as fast as it can, then calls the handler's probe with its own
+%% clientid. The probe goes to the same OS process and the same worker
+%% queue as the caller's events, so it is answered after they were
+%% handled, with that process's count. Handled: the count each process
+%% reached (the highest its probes saw, once every caller's came back)
+%% minus its count before the burst; sustained: handled events over the
+%% time from the first cast to the last probe's answer.
+port_notify_burst(M, F, X, #{point := Point, args := ArgsFun, probe := Probe}, N, Events, Stride) ->
+    H = counters:new(?NBUCKETS, [write_concurrency]),
+    Parent = self(),
+    Quota = max(1, Events div N),
+    Base = probe_counts(Probe, N),
+    {R0, Before} = port_stats(Point),
+    Pids = [spawn_opt(fun() ->
+                              A = ArgsFun(I) ++ X,
+                              Parent ! {ready, self()},
+                              receive {go, _} -> ok end,
+                              Calls = counted(M, F, A, H, Stride, Quota, 0),
+                              Tc = erlang:monotonic_time(nanosecond),
+                              Count = probe(Probe, I),
+                              Tp = erlang:monotonic_time(nanosecond),
+                              Parent ! {done, self(), Calls, Tc, Count, Tp}
+                      end, [link, {min_heap_size, 2048}])
+            || I <- lists:seq(1, N)],
+    [receive {ready, Pid} -> ok end || Pid <- Pids],
+    Cpu0 = cpu_parts(),
+    T0 = erlang:monotonic_time(nanosecond),
+    [Pid ! {go, 0} || Pid <- Pids],
+    Done = [receive {done, Pid, C, Tc, Count, Tp} -> {C, Tc, Count, Tp} end || Pid <- Pids],
+    Cpu1 = cpu_parts(),
+    {R1, After} = port_stats(Point),
+    Calls = lists:sum([C || {C, _, _, _} <- Done]),
+    T1 = lists:max([Tc || {_, Tc, _, _} <- Done]),
+    T2 = lists:max([Tp || {_, _, _, Tp} <- Done]),
+    Final = max_by_process([Count || {_, _, Count, _} <- Done]),
+    true = lists:sort(maps:keys(Final)) =:= lists:sort(maps:keys(Base)),
+    Handled = lists:sum([C - maps:get(P, Base) || {P, C} <- maps:to_list(Final)]),
+    Dropped = maps:get(dropped, After) - maps:get(dropped, Before),
+    (cpu_row(Cpu0, Cpu1, Calls))#{
+      calls => Calls, secs => (T1 - T0) / 1.0e9, calls_per_s => Calls / ((T1 - T0) / 1.0e9),
+      p50_us => quantile(H, 0.5), p99_us => quantile(H, 0.99),
+      sustained_per_s => Handled / ((T2 - T0) / 1.0e9),
+      drain_secs => (T2 - T0) / 1.0e9,
+      handled => Handled,
+      %% Refused at the caller: the port was busy (never sent).
+      dropped => Dropped,
+      %% Sent to a handler process and not handled there.
+      lost => Calls - Dropped - Handled,
+      failed => maps:get(failed, After) - maps:get(failed, Before),
+      restarts => R1 - R0}.
+
+%% The probe's callback and arguments (the port driver's message.delivered).
+probe(Hooks) ->
+    Probe = maps:get(probe, Hooks),
+    {M, F, X} = port_callbacks(transport(port), Probe),
+    {M, F, X, maps:get(args, Probe)}.
+
+%% {OsPid, client.connected events handled} of the handler process that
+%% serves caller I's clientid, once the events queued before it are
+%% handled. A probe the driver refuses (port busy) is tried again.
+probe({M, F, X, ArgsFun}, I) ->
+    probe_(M, F, ArgsFun(I) ++ X, 10000).
+
+probe_(M, F, A, Tries) ->
+    case apply(M, F, A) of
+        {ok, Msg} when element(1, Msg) =:= message ->
+            [OsPid, Count] = binary:split(element(8, Msg), <<" ">>),
+            {binary_to_integer(OsPid), binary_to_integer(Count)};
+        _Refused when Tries > 0 ->
+            receive after 1 -> ok end,
+            probe_(M, F, A, Tries - 1);
+        Other ->
+            error({probe_failed, Other})
+    end.
+
+%% The count of each handler process, once callers 1..N's events are handled.
+probe_counts(Probe, N) ->
+    max_by_process([probe(Probe, I) || I <- lists:seq(1, N)]).
+
+max_by_process(Counts) ->
+    lists:foldl(fun({P, C}, Acc) -> maps:update_with(P, fun(C0) -> max(C0, C) end, C, Acc) end,
+                #{}, Counts).
 
 settled(#{succeeded := S, dropped := D, failed := F}) -> S + D + F.
 
@@ -431,15 +665,17 @@ hook_stats(Point) ->
     [Hooks] = [Hs || #{name := <<"bench">>, hooks := Hs} <- emqx_extension_hook:stats()],
     proplists:get_value(Point, Hooks).
 
-caller(Parent, M, F, A, H, Variant, Stride, Quota) ->
+caller(Parent, M, F, A, H, Variant, Stride, Quota, Check) ->
     Parent ! {ready, self()},
     receive {go, Deadline} -> ok end,
-    Calls = case Variant of
-                b2b -> b2b(M, F, A, H, Stride, Deadline, 0);
-                sparse -> sparse(M, F, A, H, erlang:monotonic_time(nanosecond), Deadline, 0);
-                {count, _} -> counted(M, F, A, H, Stride, Quota, 0)
-            end,
-    Parent ! {done, self(), Calls}.
+    {Calls, Refused} =
+        case {Variant, Check} of
+            {b2b, none} -> {b2b(M, F, A, H, Stride, Deadline, 0), 0};
+            {b2b, {expect, E}} -> b2b_checked(M, F, A, H, Stride, Deadline, E, {0, 0});
+            {sparse, _} -> sparse(M, F, A, H, erlang:monotonic_time(nanosecond), Deadline, Check, {0, 0});
+            {{count, _}, none} -> {counted(M, F, A, H, Stride, Quota, 0), 0}
+        end,
+    Parent ! {done, self(), Calls, Refused}.
 
 b2b(M, F, A, H, Stride, Deadline, N) ->
     T0 = erlang:monotonic_time(nanosecond),
@@ -451,6 +687,29 @@ b2b(M, F, A, H, Stride, Deadline, N) ->
         true -> b2b(M, F, A, H, Stride, Deadline, N + Stride);
         false -> N + Stride
     end.
+
+%% As b2b/7, each answer compared with E: {answered as expected, refused};
+%% only the former are timed.
+b2b_checked(M, F, A, H, Stride, Deadline, E, Acc) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    R = erlang:apply(M, F, A),
+    T1 = erlang:monotonic_time(nanosecond),
+    Acc1 = case R of
+               E -> counters:add(H, bucket(T1 - T0) + 1, 1), tally(true, Acc);
+               _ -> tally(false, Acc)
+           end,
+    Acc2 = untimed_checked(M, F, A, E, Stride - 1, Acc1),
+    case T1 < Deadline of
+        true -> b2b_checked(M, F, A, H, Stride, Deadline, E, Acc2);
+        false -> Acc2
+    end.
+
+tally(true, {Good, Bad}) -> {Good + 1, Bad};
+tally(false, {Good, Bad}) -> {Good, Bad + 1}.
+
+untimed_checked(_M, _F, _A, _E, K, Acc) when K =< 0 -> Acc;
+untimed_checked(M, F, A, E, K, Acc) ->
+    untimed_checked(M, F, A, E, K - 1, tally(erlang:apply(M, F, A) =:= E, Acc)).
 
 counted(_M, _F, _A, _H, _Stride, Quota, N) when N >= Quota -> N;
 counted(M, F, A, H, Stride, Quota, N) ->
@@ -468,12 +727,16 @@ untimed(M, F, A, K) ->
     untimed(M, F, A, K - 1).
 
 %% One call per millisecond on a fixed schedule (a caller more than 2 ms
-%% behind starts a new schedule rather than bursting to catch up).
-sparse(M, F, A, H, Next, Deadline, N) ->
+%% behind starts a new schedule rather than bursting to catch up). With
+%% {expect, E}, only the calls answered E are timed.
+sparse(M, F, A, H, Next, Deadline, Check, Acc) ->
     T0 = erlang:monotonic_time(nanosecond),
-    _ = erlang:apply(M, F, A),
+    R = erlang:apply(M, F, A),
     T1 = erlang:monotonic_time(nanosecond),
-    counters:add(H, bucket(T1 - T0) + 1, 1),
+    Acc1 = case Check of
+               {expect, E} when R =/= E -> tally(false, Acc);
+               _ -> counters:add(H, bucket(T1 - T0) + 1, 1), tally(true, Acc)
+           end,
     case T1 < Deadline of
         true ->
             Next1 = case Next + 1000000 of
@@ -482,25 +745,46 @@ sparse(M, F, A, H, Next, Deadline, N) ->
                     end,
             WaitMs = (Next1 - erlang:monotonic_time(nanosecond) + 999999) div 1000000,
             WaitMs > 0 andalso receive after WaitMs -> ok end,
-            sparse(M, F, A, H, Next1, Deadline, N + 1);
+            sparse(M, F, A, H, Next1, Deadline, Check, Acc1);
         false ->
-            N + 1
+            Acc1
     end.
 
 %% CPU time of the whole OS process in µs: every thread, the VM's
-%% schedulers and the driver's native worker threads alike. The sum of
-%% sum_exec_runtime over /proc/self/task/*/schedstat (ns resolution);
-%% where that is missing, utime + stime from /proc/self/stat (clock ticks).
+%% schedulers and the driver's native worker threads alike; plus, while
+%% the port driver is enabled, its handler processes'. The sum of
+%% sum_exec_runtime over /proc/PID/task/*/schedstat (ns resolution);
+%% where that is missing, utime + stime from /proc/PID/stat (clock ticks).
 cpu_us() ->
+    {Vm, Port} = cpu_parts(),
+    Vm + Port.
+
+%% {the VM's, the port driver's handler processes'} CPU time in µs.
+cpu_parts() ->
+    Procs = [integer_to_list(P) || P <- extra_cpu_pids()],
     case cpu_source() of
-        schedstat -> schedstat_ns() div 1000;
-        stat -> stat_us()
+        schedstat -> {schedstat_ns("self") div 1000, lists:sum([schedstat_ns(P) || P <- Procs]) div 1000};
+        stat -> {stat_us("self"), lists:sum([stat_us(P) || P <- Procs])}
+    end.
+
+%% CPU per call, and for the Port the handler processes' share.
+cpu_row({Vm0, Port0}, {Vm1, Port1}, Calls) ->
+    Row = #{cpu_us => (Vm1 + Port1 - Vm0 - Port0) / max(1, Calls)},
+    case extra_cpu_pids() of
+        [] -> Row;
+        _ -> Row#{port_cpu_us => (Port1 - Port0) / max(1, Calls)}
+    end.
+
+extra_cpu_pids() ->
+    case get({?MODULE, extra_cpu_pids}) of
+        undefined -> [];
+        Pids -> Pids
     end.
 
 cpu_source() ->
     case persistent_term:get({?MODULE, cpu_source}, undefined) of
         undefined ->
-            Source = try schedstat_ns() of
+            Source = try schedstat_ns("self") of
                          N when is_integer(N), N > 0 -> schedstat
                      catch _:_ -> stat
                      end,
@@ -509,21 +793,28 @@ cpu_source() ->
         Source -> Source
     end.
 
-schedstat_ns() ->
-    {ok, Tids} = file:list_dir("/proc/self/task"),
-    lists:sum([case file:read_file("/proc/self/task/" ++ Tid ++ "/schedstat") of
-                   {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
-                   {error, _} -> 0      % the thread ended meanwhile
-               end || Tid <- Tids]).
+schedstat_ns(Proc) ->
+    Dir = "/proc/" ++ Proc ++ "/task",
+    case file:list_dir(Dir) of
+        {ok, Tids} ->
+            lists:sum([case file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
+                           {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
+                           {error, _} -> 0      % the thread ended meanwhile
+                       end || Tid <- Tids]);
+        {error, _} when Proc =/= "self" -> 0    % the process ended
+    end.
 
-stat_us() ->
-    {ok, Stat} = file:read_file("/proc/self/stat"),
-    [_, After] = binary:split(Stat, <<") ">>, [trim_all]),
-    Fields = binary:split(After, <<" ">>, [global]),
-    %% Fields 14 and 15 of stat(5); After starts at field 3.
-    UTime = binary_to_integer(lists:nth(12, Fields)),
-    STime = binary_to_integer(lists:nth(13, Fields)),
-    (UTime + STime) * 1000000 div clk_tck().
+stat_us(Proc) ->
+    case file:read_file("/proc/" ++ Proc ++ "/stat") of
+        {ok, Stat} ->
+            [_, After] = binary:split(Stat, <<") ">>, [trim_all]),
+            Fields = binary:split(After, <<" ">>, [global]),
+            %% Fields 14 and 15 of stat(5); After starts at field 3.
+            UTime = binary_to_integer(lists:nth(12, Fields)),
+            STime = binary_to_integer(lists:nth(13, Fields)),
+            (UTime + STime) * 1000000 div clk_tck();
+        {error, _} when Proc =/= "self" -> 0
+    end.
 
 clk_tck() ->
     case persistent_term:get({?MODULE, clk_tck}, undefined) of
@@ -658,9 +949,10 @@ facts(Vm, Profile) ->
       kernel => Cmd("uname -sr"),
       clk_tck => clk_tck(),
       cpu_source => case cpu_source() of
-                        schedstat -> <<"sum of /proc/self/task/*/schedstat (ns)">>;
-                        stat -> <<"/proc/self/stat utime+stime (clock ticks)">>
+                        schedstat -> <<"sum of /proc/PID/task/*/schedstat (ns)">>;
+                        stat -> <<"/proc/PID/stat utime+stime (clock ticks)">>
                     end,
+      port_processes => ?PORT_PROCESSES,
       git => Cmd("git describe --always --dirty 2>/dev/null"),
       git_changes => Cmd("git status --porcelain --untracked-files=no 2>/dev/null | wc -l"),
       date => calendar:system_time_to_rfc3339(erlang:system_time(second)),

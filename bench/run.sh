@@ -4,15 +4,16 @@
 # then busy-waiting off), and writes the table and the chart.
 #
 #   bench/run.sh full    # make bench:       bench/results/latest.{md,svg}, about 4 minutes
-#   bench/run.sh smoke   # make bench-smoke: bench/results/smoke.{md,svg}, about half a minute
+#   bench/run.sh smoke   # make bench-smoke: bench/_build/smoke.{md,svg}, about half a minute
 #
 # Raw rows of each VM run are kept in bench/_build/.
 set -euo pipefail
 
 PROFILE=${1:-full}
 case "$PROFILE" in
-  full) OUT=latest ;;
-  smoke) OUT=smoke ;;
+  full) OUT=bench/results/latest ;;
+  # The smoke run (CI, make test) keeps the committed results untouched.
+  smoke) OUT=bench/_build/smoke ;;
   *) echo "usage: $0 full|smoke" >&2; exit 2 ;;
 esac
 COMMAND=${BENCH_COMMAND:-bench/run.sh $PROFILE}
@@ -48,5 +49,5 @@ ERL=(erl -noshell -pa "$EBIN" -pa "$APP_EBIN")
   "$BUILD/$PROFILE-sbwt_none.eterm" "$HANDLER" "$EMPTY_NIF" "$SAMPLES"
 
 ELAPSED=$(( $(date +%s) - START ))
-"${ERL[@]}" -run exhook_bench_report main "bench/results/$OUT" "$COMMAND" "$ELAPSED" \
+"${ERL[@]}" -run exhook_bench_report main "$OUT" "$COMMAND" "$ELAPSED" \
   "$BUILD/$PROFILE-default.eterm" "$BUILD/$PROFILE-sbwt_none.eterm"

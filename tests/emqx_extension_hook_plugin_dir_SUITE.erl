@@ -5,6 +5,7 @@
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -compile([export_all, nowarn_export_all]).
 
@@ -27,6 +28,9 @@ layout_is_what_emqx_loads(Config) ->
     ?assertEqual(["emqx_extension_hook.app"], [filename:basename(F) || F <- filelib:wildcard(Ebin ++ "/*.app")]),
     ?assert(filelib:is_regular(filename:join([Dir, "priv", "emqx_extension_hook.schema"]))),
     ?assert(filelib:is_regular(filename:join([Dir, "priv", "libemqx_example_custom_hook.so"]))),
+    %% The Port transport's launcher, executable.
+    {ok, #file_info{mode = Mode}} = file:read_file_info(filename:join([Dir, "priv", "emqx_exhook_port"])),
+    ?assertNotEqual(0, Mode band 8#111),
     ?assert(filelib:is_regular(filename:join([Dir, "etc", "emqx_extension_hook.conf"]))),
     %% Every module the .app names is there, and one carries -emqx_plugin.
     {ok, [{application, emqx_extension_hook, App}]} =

@@ -31,6 +31,12 @@
 -define(HUNG_AFTER, 10).
 -define(BACKOFF_MIN_MS, 100).
 -define(BACKOFF_MAX_MS, 5000).
+%% Bytes queued towards a process before the port counts as busy (and
+%% calls get the failure policy at once) and after which it stops being
+%% busy: room for bursts, with memory still bounded. The VM's default
+%% (8 KiB) refuses a burst of a few dozen events.
+-define(BUSY_HIGH, 8 * 1024 * 1024).
+-define(BUSY_LOW, 2 * 1024 * 1024).
 
 %% @doc Starts driver `Name''s processes; the transport and the declared
 %% hooks (`[{HookName, Mode}]'), once every process has run the handler's init.
@@ -41,7 +47,12 @@ start(Name, Path, #{pool_size := Size, call_timeout := T, settings := Settings} 
         {ok, Exe, Args} ->
             Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
             Counters = counters:new(?RESTARTS, [write_concurrency]),
-            Init = {init, Name, Settings, #{queue_capacity => maps:get(queue_capacity, Opts)}},
+            %% One worker thread a process: `pool_size' processes give the
+            %% driver `pool_size' handlers at work, as the NIF transport's
+            %% `pool_size' threads do; more threads a process would only
+            %% contend for the same cores.
+            Init = {init, Name, Settings, #{pool_size => 1,
+                                            queue_capacity => maps:get(queue_capacity, Opts)}},
             Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
                                init => Init, init_timeout => max(T, 10000), counters => Counters}
                    end,
@@ -119,7 +130,8 @@ call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
             {error, not_loaded}
     end.
 
-%% @doc A notification: sent and not waited for.
+%% @doc A notification: sent and not waited for. It counts as succeeded
+%% once sent; a process whose queue is full reports it dropped.
 -spec cast(transport(), 0..18, tuple(), pos_integer()) -> ok.
 cast(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
     bump(C, Index, 1),
@@ -188,7 +200,8 @@ init(Spec) ->
 
 open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := Tab, index := I}) ->
     Port = open_port({spawn_executable, Exe},
-                     [{args, Args}, {packet, 4}, binary, exit_status, use_stdio]),
+                     [{args, Args}, {packet, 4}, binary, exit_status, use_stdio,
+                      {busy_limits_port, {?BUSY_LOW, ?BUSY_HIGH}}]),
     true = erlang:port_command(Port, term_to_binary(Init)),
     receive
         {Port, {data, Bin}} ->
@@ -232,10 +245,17 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 -spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info({Port, {data, Bin}}, #{port := Port} = S) ->
+handle_info({Port, {data, Bin}}, #{port := Port, counters := C} = S) ->
     case safe_term(Bin) of
-        {reply, Alias, Result} when is_reference(Alias) -> Alias ! {Alias, Result};
-        _ -> ok
+        {reply, Alias, Result} when is_reference(Alias) ->
+            Alias ! {Alias, Result};
+        {dropped, Index} when is_integer(Index), Index >= 0, Index < 19 ->
+            %% A notification the process's full queue refused: it was
+            %% counted as succeeded when sent.
+            counters:sub(C, Index * ?FIELDS + 2, 1),
+            counters:add(C, Index * ?FIELDS + 5, 1);
+        _ ->
+            ok
     end,
     {noreply, S#{timeouts => 0}};
 handle_info({Port, {exit_status, Status}}, #{port := Port} = S) ->

@@ -7,16 +7,27 @@
 //! - `client.check_acl`: deny when the username is empty or missing, else allow;
 //! - `client.connected`: count (one relaxed atomic add), nothing else;
 //! - `message.publish`: read the topic and the payload length, continue
-//!   (the payload is borrowed, never copied).
+//!   (the payload is borrowed, never copied);
+//! - `message.delivered`: the benchmark's probe, never timed. A message on
+//!   [`COUNT_TOPIC`] comes back with the payload `"<OS pid> <client.connected
+//!   events counted>"`; any other goes on unchanged. Over the Port
+//!   transport the handler runs in OS processes whose counter the VM cannot
+//!   read: the probe, queued behind a client's notifications (same clientid,
+//!   same process, same worker), answers once they are handled, with the
+//!   count of the process that handled them.
 //!
 //! The handler declares `Mode::Pool`; each benchmark run overrides the
 //! mode through the driver's config (`{mode, inline | dirty_cpu | dirty_io | pool}`).
 
 use emqx_extension_sdk::{
     export_handler, handler, AclDecision, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo,
-    Context, Handler, HookSpec, InitError, Message, Mode, PubSub, PublishDecision,
+    Context, DeliveredDecision, Handler, HookSpec, InitError, Message, MessageRewrite, Mode,
+    PubSub, PublishDecision,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The topic of the benchmark's probe (see `message.delivered`).
+pub const COUNT_TOPIC: &str = "$bench/connected";
 
 /// The benchmark handler; its only state is two counters.
 pub struct BenchHandler {
@@ -76,6 +87,20 @@ impl Handler for BenchHandler {
         let weight = message.topic.len() as u64 + message.payload.len() as u64;
         self.published_bytes.fetch_add(weight, Ordering::Relaxed);
         PublishDecision::Continue
+    }
+
+    fn on_message_delivered(
+        &self,
+        _client: &ClientInfo,
+        message: &Message,
+        _ctx: &Context,
+    ) -> DeliveredDecision {
+        if message.topic != COUNT_TOPIC {
+            return DeliveredDecision::Continue;
+        }
+        let count = self.connected.load(Ordering::Relaxed);
+        let payload = format!("{} {count}", std::process::id());
+        DeliveredDecision::Rewrite(MessageRewrite::default().payload(payload.into_bytes()))
     }
 }
 

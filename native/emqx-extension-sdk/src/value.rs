@@ -62,6 +62,7 @@ keys! {
     call = "call", cast = "cast", reply = "reply", init = "init", init_ok = "init_ok",
     init_error = "init_error", deinit = "deinit", deinit_ok = "deinit_ok",
     panic = "panic", badarg = "badarg", not_loaded = "not_loaded", queue_full = "queue_full",
+    dropped = "dropped",
 }
 
 /// A term, borrowed for `'a`.

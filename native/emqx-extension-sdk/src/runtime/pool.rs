@@ -4,9 +4,10 @@
 //! (the same clientid) run one at a time, in the order they were queued.
 //! A full queue refuses the job at once: the caller never blocks.
 //!
-//! An idle worker spins for a short while before it sleeps, so that a
-//! burst of calls does not pay for waking it each time; a sleeping worker
-//! costs the caller a wake-up.
+//! An idle worker keeps polling its queue for a short while (yielding the
+//! core to anyone who needs it) before it sleeps, so that a burst of calls
+//! does not pay for waking it each time; a sleeping worker costs the caller
+//! a wake-up.
 //!
 //! A thread-local destructor registered on a VM scheduler thread pins this
 //! library in memory after the VM unloads it (glibc will not unmap a
@@ -234,7 +235,9 @@ fn next_job<J>(rx: &Receiver<J>, spin: Duration) -> Option<J> {
         match rx.try_recv() {
             Ok(job) => return Some(job),
             Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if start.elapsed() < spin => std::hint::spin_loop(),
+            // Yield rather than spin hard: on a machine with few cores the
+            // thread the reply must wake may be waiting for this very core.
+            Err(TryRecvError::Empty) if start.elapsed() < spin => std::thread::yield_now(),
             Err(TryRecvError::Empty) => return rx.recv().ok(),
         }
     }

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `{init, Name, [{Key, Value}], Opts}` | `{init_ok, [{HookName, Mode}]}` or `{init_error, Reason}` |
 //! | `{call, Id, HookIndex, ArgsTuple, TimeoutMs}` | `{reply, Id, Result}`, in any order: many calls are in flight |
-//! | `{cast, HookIndex, ArgsTuple, TimeoutMs}` | none |
+//! | `{cast, HookIndex, ArgsTuple, TimeoutMs}` | none; `{dropped, HookIndex}` if the queue was full |
 //! | `deinit` | `deinit_ok`, then the process exits |
 //!
 //! Calls run on the same worker pool as in the NIF transport, keyed by
@@ -174,8 +174,13 @@ impl PortCore {
                 let job = match rejected {
                     super::pool::Rejected::Full(j) | super::pool::Rejected::Closed(j) => j,
                 };
-                if let Some(id) = job.reply_to {
-                    self.reply(id, error(Key::queue_full, None));
+                match job.reply_to {
+                    Some(id) => self.reply(id, error(Key::queue_full, None)),
+                    // The plugin counts the cast as dropped.
+                    None => self.send(&EtfBuild.tuple(&[
+                        EtfBuild.atom(Key::dropped),
+                        EtfBuild.int(i64::from(job.hook.index())),
+                    ])),
                 }
                 Ok(())
             }
