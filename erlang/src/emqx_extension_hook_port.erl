@@ -31,10 +31,11 @@
 -define(HUNG_AFTER, 10).
 -define(BACKOFF_MIN_MS, 100).
 -define(BACKOFF_MAX_MS, 5000).
-%% Bytes queued towards a process before the port counts as busy (and
-%% calls get the failure policy at once) and after which it stops being
-%% busy: room for bursts, with memory still bounded. The VM's default
-%% (8 KiB) refuses a burst of a few dozen events.
+%% Bytes queued towards a process (in the port, and in commands from
+%% callers waiting for the port) before it counts as busy (calls get the
+%% failure policy at once), and below which it is free again: room for
+%% bursts, with memory still bounded. The VM's default (8 KiB) refuses a
+%% burst of a few dozen events.
 -define(BUSY_HIGH, 8 * 1024 * 1024).
 -define(BUSY_LOW, 2 * 1024 * 1024).
 
@@ -201,7 +202,8 @@ init(Spec) ->
 open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := Tab, index := I}) ->
     Port = open_port({spawn_executable, Exe},
                      [{args, Args}, {packet, 4}, binary, exit_status, use_stdio,
-                      {busy_limits_port, {?BUSY_LOW, ?BUSY_HIGH}}]),
+                      {busy_limits_port, {?BUSY_LOW, ?BUSY_HIGH}},
+                      {busy_limits_msgq, {?BUSY_LOW, ?BUSY_HIGH}}]),
     true = erlang:port_command(Port, term_to_binary(Init)),
     receive
         {Port, {data, Bin}} ->
