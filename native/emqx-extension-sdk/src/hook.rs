@@ -173,12 +173,12 @@ impl HookSet {
 /// are notifications, always queued to the driver's worker threads; they
 /// never make the client wait.
 ///
-/// | mode | runs on | client waits | cost per call (2 cores, OTP 25) | for |
+/// | mode | runs on | client waits | cost per call (`make bench`: 2 cores, OTP 25) | for |
 /// |---|---|---|---|---|
-/// | `Inline` | the client's own scheduler | yes | ~0.4 µs | work that finishes in microseconds, e.g. an in-memory ACL table |
-/// | `DirtyCpu` | a dirty CPU scheduler | yes | ~1.5 µs back to back, tens of µs sparse | CPU-heavy work |
+/// | `Inline` | the client's own scheduler | yes | ~1 µs | work that finishes in microseconds, e.g. an in-memory ACL table |
+/// | `DirtyCpu` | a dirty CPU scheduler | yes | ~2 µs back to back, 20-30 µs sparse | CPU-heavy work |
 /// | `DirtyIo` | a dirty I/O scheduler | yes | as `DirtyCpu` | blocking I/O without a timeout of its own |
-/// | `Pool` | the driver's worker threads | yes, at most `call_timeout` | a few µs back to back, ~20 µs sparse | anything that may block (a database): the default |
+/// | `Pool` | the driver's worker threads | yes, at most `call_timeout` | 3-5 µs back to back, 15-30 µs sparse | anything that may block (a database): the default |
 ///
 /// Only in `Pool` mode is `call_timeout` enforced: in the others the
 /// runtime cannot interrupt a handler, so it counts and logs overruns.
