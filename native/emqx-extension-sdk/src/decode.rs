@@ -40,8 +40,24 @@ pub(crate) fn text<'a>(term: impl Value<'a>) -> Option<Text<'a>> {
     if term.is(Key::undefined) {
         return None;
     }
+    // The atoms every ClientInfo and ConnInfo carries: no allocation.
+    for known in COMMON_ATOMS {
+        if term.is(known) {
+            return Some(Cow::Borrowed(known.name()));
+        }
+    }
     term.atom_text()
 }
+
+const COMMON_ATOMS: [Key; 7] = [
+    Key::external,
+    Key::internal,
+    Key::mqtt,
+    Key::tcp,
+    Key::success,
+    Key::emqx_connection,
+    Key::normal,
+];
 
 /// A term as text, whatever its shape: for reasons, which may be any term.
 fn any_text<'a>(term: impl Value<'a>) -> Text<'a> {
@@ -88,15 +104,16 @@ fn socket_addr<'a>(term: impl Value<'a>) -> Option<SocketAddr> {
     }
 }
 
-/// Calls `each(key, value)` for every atom-keyed entry of map `term`.
+/// Calls `each(key, value)` for every entry of map `term` whose key is
+/// one of the SDK's keys.
 fn for_each_atom_key<'a, V: Value<'a>>(
     what: &str,
     term: V,
-    mut each: impl FnMut(V, V),
+    mut each: impl FnMut(Key, V),
 ) -> Decoded<()> {
     let is_map = term.for_each_entry(|k, v| {
-        if k.is_atom() {
-            each(k, v)
+        if let Some(key) = k.key() {
+            each(key, v)
         }
     });
     if is_map {
@@ -108,38 +125,53 @@ fn for_each_atom_key<'a, V: Value<'a>>(
 
 pub(crate) fn client_info<'a, V: Value<'a>>(term: V) -> Decoded<ClientInfo<'a>> {
     let mut c = ClientInfo::default();
-    for_each_atom_key("ClientInfo", term, |k, v| {
-        if k.is(Key::clientid) {
+    for_each_atom_key("ClientInfo", term, |k, v| match k {
+        Key::clientid => {
             c.clientid = text(v).unwrap_or_default();
-        } else if k.is(Key::username) {
+        }
+        Key::username => {
             c.username = text(v);
-        } else if k.is(Key::password) {
+        }
+        Key::password => {
             c.password = v.binary();
-        } else if k.is(Key::peerhost) {
+        }
+        Key::peerhost => {
             c.peerhost = ip(v);
-        } else if k.is(Key::sockport) {
+        }
+        Key::sockport => {
             c.sockport = int(v).unwrap_or(0);
-        } else if k.is(Key::zone) {
+        }
+        Key::zone => {
             c.zone = text(v).unwrap_or_default();
-        } else if k.is(Key::protocol) {
+        }
+        Key::protocol => {
             c.protocol = text(v).unwrap_or_default();
-        } else if k.is(Key::mountpoint) {
+        }
+        Key::mountpoint => {
             c.mountpoint = text(v);
-        } else if k.is(Key::is_bridge) {
+        }
+        Key::is_bridge => {
             c.is_bridge = boolean(v);
-        } else if k.is(Key::is_superuser) {
+        }
+        Key::is_superuser => {
             c.is_superuser = boolean(v);
-        } else if k.is(Key::anonymous) {
+        }
+        Key::anonymous => {
             c.anonymous = opt_boolean(v);
-        } else if k.is(Key::auth_result) {
+        }
+        Key::auth_result => {
             c.auth_result = text(v);
-        } else if k.is(Key::ws_cookie) {
+        }
+        Key::ws_cookie => {
             c.ws_cookie = Some(any_text(v));
-        } else if k.is(Key::dn) {
+        }
+        Key::dn => {
             c.dn = text(v);
-        } else if k.is(Key::cn) {
+        }
+        Key::cn => {
             c.cn = text(v);
         }
+        _ => {}
     })?;
     Ok(c)
 }
@@ -147,40 +179,56 @@ pub(crate) fn client_info<'a, V: Value<'a>>(term: V) -> Decoded<ClientInfo<'a>> 
 pub(crate) fn conn_info<'a, V: Value<'a>>(term: V) -> Decoded<ConnInfo<'a>> {
     let mut c = ConnInfo::default();
     let mut props = None;
-    for_each_atom_key("ConnInfo", term, |k, v| {
-        if k.is(Key::clientid) {
+    for_each_atom_key("ConnInfo", term, |k, v| match k {
+        Key::clientid => {
             c.clientid = text(v);
-        } else if k.is(Key::username) {
+        }
+        Key::username => {
             c.username = text(v);
-        } else if k.is(Key::socktype) {
+        }
+        Key::socktype => {
             c.socktype = text(v).unwrap_or_default();
-        } else if k.is(Key::peername) {
+        }
+        Key::peername => {
             c.peername = socket_addr(v);
-        } else if k.is(Key::sockname) {
+        }
+        Key::sockname => {
             c.sockname = socket_addr(v);
-        } else if k.is(Key::conn_mod) {
+        }
+        Key::conn_mod => {
             c.conn_mod = text(v).unwrap_or_default();
-        } else if k.is(Key::proto_name) {
+        }
+        Key::proto_name => {
             c.proto_name = text(v);
-        } else if k.is(Key::proto_ver) {
+        }
+        Key::proto_ver => {
             c.proto_ver = int(v);
-        } else if k.is(Key::clean_start) {
+        }
+        Key::clean_start => {
             c.clean_start = opt_boolean(v);
-        } else if k.is(Key::keepalive) {
+        }
+        Key::keepalive => {
             c.keepalive = int(v);
-        } else if k.is(Key::expiry_interval) {
+        }
+        Key::expiry_interval => {
             c.expiry_interval = int(v);
-        } else if k.is(Key::receive_maximum) {
+        }
+        Key::receive_maximum => {
             c.receive_maximum = int(v);
-        } else if k.is(Key::connected_at) {
+        }
+        Key::connected_at => {
             c.connected_at = int(v);
-        } else if k.is(Key::disconnected_at) {
+        }
+        Key::disconnected_at => {
             c.disconnected_at = int(v);
-        } else if k.is(Key::peercert) {
+        }
+        Key::peercert => {
             c.has_peercert = !v.is_atom();
-        } else if k.is(Key::conn_props) {
+        }
+        Key::conn_props => {
             props = Some(v);
         }
+        _ => {}
     })?;
     if let Some(p) = props {
         c.conn_props = properties(p)?;
@@ -240,31 +288,40 @@ pub(crate) fn message_topic<'a, V: Value<'a>>(term: V) -> Decoded<Text<'a>> {
 pub(crate) fn message<'a, V: Value<'a>>(term: V) -> Decoded<Message<'a>> {
     let f = message_fields(term)?;
     let mut flags = MessageFlags::default();
-    for_each_atom_key("Message flags", f[4], |k, v| {
-        if k.is(Key::dup) {
+    for_each_atom_key("Message flags", f[4], |k, v| match k {
+        Key::dup => {
             flags.dup = boolean(v);
-        } else if k.is(Key::retain) {
+        }
+        Key::retain => {
             flags.retain = boolean(v);
-        } else if k.is(Key::sys) {
+        }
+        Key::sys => {
             flags.sys = boolean(v);
         }
+        _ => {}
     })?;
     let mut headers = MessageHeaders::default();
     let mut props = None;
-    for_each_atom_key("Message headers", f[5], |k, v| {
-        if k.is(Key::username) {
+    for_each_atom_key("Message headers", f[5], |k, v| match k {
+        Key::username => {
             headers.username = text(v);
-        } else if k.is(Key::peerhost) {
+        }
+        Key::peerhost => {
             headers.peerhost = ip(v);
-        } else if k.is(Key::protocol) {
+        }
+        Key::protocol => {
             headers.protocol = text(v);
-        } else if k.is(Key::proto_ver) {
+        }
+        Key::proto_ver => {
             headers.proto_ver = int(v);
-        } else if k.is(Key::allow_publish) {
+        }
+        Key::allow_publish => {
             headers.allow_publish = opt_boolean(v);
-        } else if k.is(Key::properties) {
+        }
+        Key::properties => {
             props = Some(v);
         }
+        _ => {}
     })?;
     if let Some(p) = props {
         headers.properties = properties(p)?;
@@ -285,20 +342,26 @@ pub(crate) fn message<'a, V: Value<'a>>(term: V) -> Decoded<Message<'a>> {
 
 pub(crate) fn sub_opts<'a, V: Value<'a>>(term: V) -> Decoded<SubOpts> {
     let mut o = SubOpts::default();
-    for_each_atom_key("SubOpts", term, |k, v| {
-        if k.is(Key::qos) {
+    for_each_atom_key("SubOpts", term, |k, v| match k {
+        Key::qos => {
             o.qos = int(v).unwrap_or(0);
-        } else if k.is(Key::nl) {
+        }
+        Key::nl => {
             o.nl = int(v).unwrap_or(0);
-        } else if k.is(Key::rap) {
+        }
+        Key::rap => {
             o.rap = int(v).unwrap_or(0);
-        } else if k.is(Key::rh) {
+        }
+        Key::rh => {
             o.rh = int(v).unwrap_or(0);
-        } else if k.is(Key::is_new) {
+        }
+        Key::is_new => {
             o.is_new = opt_boolean(v);
-        } else if k.is(Key::share) {
+        }
+        Key::share => {
             o.share = text(v).map(Cow::into_owned);
         }
+        _ => {}
     })?;
     Ok(o)
 }
@@ -306,18 +369,23 @@ pub(crate) fn sub_opts<'a, V: Value<'a>>(term: V) -> Decoded<SubOpts> {
 pub(crate) fn session_info<'a, V: Value<'a>>(term: V) -> Decoded<SessionInfo<'a>> {
     let mut s = SessionInfo::default();
     let mut subs = None;
-    for_each_atom_key("SessInfo", term, |k, v| {
-        if k.is(Key::subscriptions) {
+    for_each_atom_key("SessInfo", term, |k, v| match k {
+        Key::subscriptions => {
             subs = Some(v);
-        } else if k.is(Key::upgrade_qos) {
+        }
+        Key::upgrade_qos => {
             s.upgrade_qos = boolean(v);
-        } else if k.is(Key::retry_interval) {
+        }
+        Key::retry_interval => {
             s.retry_interval = int(v);
-        } else if k.is(Key::await_rel_timeout) {
+        }
+        Key::await_rel_timeout => {
             s.await_rel_timeout = int(v);
-        } else if k.is(Key::created_at) {
+        }
+        Key::created_at => {
             s.created_at = int(v);
         }
+        _ => {}
     })?;
     if let Some(subs) = subs {
         let mut entries = Vec::new();
@@ -359,12 +427,14 @@ pub(crate) fn auth_result<'a>(term: impl Value<'a>) -> Decoded<AuthResult> {
         success: false,
         anonymous: false,
     };
-    for_each_atom_key("auth result", term, |k, v| {
-        if k.is(Key::auth_result) {
+    for_each_atom_key("auth result", term, |k, v| match k {
+        Key::auth_result => {
             r.success = v.is(Key::success);
-        } else if k.is(Key::anonymous) {
+        }
+        Key::anonymous => {
             r.anonymous = boolean(v);
         }
+        _ => {}
     })?;
     Ok(r)
 }

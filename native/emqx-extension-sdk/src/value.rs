@@ -3,9 +3,11 @@
 //! Term Format (the Port transport, through eetf). Decoding hook arguments
 //! and encoding decisions are written once, against these traits.
 
+use rustler::sys::ErlNifTerm;
 use rustler::types::tuple::{get_tuple, make_tuple};
 use rustler::{Encoder, Env, MapIterator, OwnedBinary, Term, TermType};
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 macro_rules! keys {
     ($($key:ident = $name:literal,)*) => {
@@ -17,10 +19,21 @@ macro_rules! keys {
         }
 
         impl Key {
+            /// Every key.
+            const ALL: &'static [Key] = &[$(Key::$key,)*];
+
             /// The atom's text.
             pub(crate) const fn name(self) -> &'static str {
                 match self {
                     $(Key::$key => $name,)*
+                }
+            }
+
+            /// The key whose atom has text `name`.
+            fn from_name(name: &str) -> Option<Key> {
+                match name {
+                    $($name => Some(Key::$key),)*
+                    _ => None,
                 }
             }
         }
@@ -62,11 +75,28 @@ keys! {
     call = "call", cast = "cast", reply = "reply", init = "init", init_ok = "init_ok",
     init_error = "init_error", deinit = "deinit", deinit_ok = "deinit_ok",
     panic = "panic", badarg = "badarg", not_loaded = "not_loaded", queue_full = "queue_full",
-    dropped = "dropped",
+    dropped = "dropped", external = "external", internal = "internal", mqtt = "mqtt",
+    tcp = "tcp", emqx_connection = "emqx_connection", normal = "normal",
+}
+
+/// The VM's atoms of every key, sorted by their term word, so that a map
+/// key is looked up once rather than compared with each key in turn.
+fn nif_key_table() -> &'static [(ErlNifTerm, Key)] {
+    static TABLE: OnceLock<Vec<(ErlNifTerm, Key)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: Vec<(ErlNifTerm, Key)> = Key::ALL
+            .iter()
+            .map(|k| (nif_atom(*k).as_c_arg(), *k))
+            .collect();
+        table.sort_unstable_by_key(|(word, _)| *word);
+        table
+    })
 }
 
 /// A term, borrowed for `'a`.
 pub(crate) trait Value<'a>: Copy + 'a {
+    /// The key this atom is, if it is one of the SDK's keys.
+    fn key(self) -> Option<Key>;
     /// The bytes of a binary.
     fn binary(self) -> Option<&'a [u8]>;
     /// The text of an atom.
@@ -92,6 +122,15 @@ pub(crate) trait Value<'a>: Copy + 'a {
 }
 
 impl<'a> Value<'a> for Term<'a> {
+    fn key(self) -> Option<Key> {
+        let word = self.as_c_arg();
+        let table = nif_key_table();
+        table
+            .binary_search_by_key(&word, |(w, _)| *w)
+            .ok()
+            .map(|i| table[i].1)
+    }
+
     fn binary(self) -> Option<&'a [u8]> {
         rustler::Binary::from_term(self).ok().map(|b| b.as_slice())
     }
@@ -160,6 +199,13 @@ impl<'a> Value<'a> for Term<'a> {
 }
 
 impl<'a> Value<'a> for &'a eetf::Term {
+    fn key(self) -> Option<Key> {
+        match self {
+            eetf::Term::Atom(a) => Key::from_name(&a.name),
+            _ => None,
+        }
+    }
+
     fn binary(self) -> Option<&'a [u8]> {
         match self {
             eetf::Term::Binary(b) => Some(&b.bytes),
