@@ -175,7 +175,7 @@ impl HookSet {
 ///
 /// | mode | runs on | client waits | cost per call (`make bench`: 2 cores, OTP 25) | for |
 /// |---|---|---|---|---|
-/// | `Inline` | the client's own scheduler | yes | ~1 µs | work that finishes in microseconds, e.g. an in-memory ACL table |
+/// | `Inline` | the client's own scheduler | yes | ~0.8 µs | work that finishes in microseconds, e.g. an in-memory ACL table |
 /// | `DirtyCpu` | a dirty CPU scheduler | yes | ~2 µs back to back, 20-30 µs sparse | CPU-heavy work |
 /// | `DirtyIo` | a dirty I/O scheduler | yes | as `DirtyCpu` | blocking I/O without a timeout of its own |
 /// | `Pool` | the driver's worker threads | yes, at most `call_timeout` | 3-5 µs back to back, 15-30 µs sparse | anything that may block (a database): the default |
