@@ -106,7 +106,7 @@ servers_restarting(Tab) ->
 -spec call(transport(), 0..18, tuple(), pos_integer()) -> term().
 call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
     bump(C, Index, 1),
-    case ets:lookup(Tab, shard(Args, Size)) of
+    case lookup(Tab, shard(Args, Size)) of
         [{_, Port, Server}] ->
             Alias = alias([reply]),
             Request = term_to_binary({call, Alias, Index, Args, T}),
@@ -136,7 +136,7 @@ call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
 -spec cast(transport(), 0..18, tuple(), pos_integer()) -> ok.
 cast(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
     bump(C, Index, 1),
-    case ets:lookup(Tab, shard(Args, Size)) of
+    case lookup(Tab, shard(Args, Size)) of
         [{_, Port, _}] ->
             case send(Port, term_to_binary({cast, Index, Args, T})) of
                 true -> bump(C, Index, 2);
@@ -146,6 +146,13 @@ cast(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
             bump(C, Index, 5)
     end,
     ok.
+
+%% The process a shard goes to; none while it restarts, or once the
+%% driver is being disabled (its table gone).
+lookup(Tab, Shard) ->
+    try ets:lookup(Tab, Shard)
+    catch error:badarg -> []
+    end.
 
 %% A busy port refuses at once rather than suspending the client.
 send(Port, Data) ->
