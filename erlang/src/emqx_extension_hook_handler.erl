@@ -63,7 +63,7 @@ pool_call(M, R, Index, Args, T) ->
             receive
                 {Tag, Result} -> Result
             after T ->
-                case M:driver_abandon(Request) of
+                case M:driver_abandon(Request, Args) of
                     abandoned -> {error, timeout};
                     replied ->
                         receive {Tag, Result} -> Result

@@ -16,7 +16,7 @@
 
 -define(NIFS, [{hook_names, 0}, {driver_init, 3}, {driver_deinit, 1},
                {driver_call, 4}, {driver_call_dirty_cpu, 4}, {driver_call_dirty_io, 4},
-               {driver_submit, 5}, {driver_abandon, 1}, {driver_cast, 4},
+               {driver_submit, 5}, {driver_abandon, 2}, {driver_cast, 4},
                {driver_stats, 1}, {driver_queue_depth, 1}]).
 
 %% @doc Compiles and loads the stub module `Module` (which must not be loaded).

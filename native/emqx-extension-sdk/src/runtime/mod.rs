@@ -12,7 +12,7 @@
 //! | `driver_call/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | the broker's return value, or `{error, Reason}` |
 //! | `driver_call_dirty_cpu/4`, `driver_call_dirty_io/4` | dirty | the same |
 //! | `driver_submit/5` (Driver, HookIndex, ArgsTuple, TimeoutMs, Tag) | normal | `{ok, Request}` then a message `{Tag, Result}`; or `{error, Reason}` |
-//! | `driver_abandon/1` (Request) | normal | `abandoned`, or `replied` if the result is on its way |
+//! | `driver_abandon/2` (Request, ArgsTuple) | normal | `abandoned`, or `replied` if the result is on its way |
 //! | `driver_cast/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | `ok` or `{error, Reason}` |
 //! | `driver_stats/1` | normal | `[{HookName, #{calls, succeeded, ...}}]` |
 //!
@@ -89,7 +89,6 @@ pub struct Request {
     state: AtomicU8,
     core: Arc<Core>,
     hook: Hook,
-    client: Box<str>,
 }
 
 impl Resource for Request {}
@@ -266,7 +265,7 @@ fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
         func(c"driver_call_dirty_cpu", 4, DirtyCpu, raw_driver_call),
         func(c"driver_call_dirty_io", 4, DirtyIo, raw_driver_call),
         func(c"driver_submit", 5, Normal, raw_driver_submit),
-        func(c"driver_abandon", 1, Normal, raw_driver_abandon),
+        func(c"driver_abandon", 2, Normal, raw_driver_abandon),
         func(c"driver_cast", 4, Normal, raw_driver_cast),
         func(c"driver_stats", 1, Normal, raw_driver_stats),
         func(c"driver_queue_depth", 1, Normal, raw_driver_queue_depth),
@@ -602,7 +601,6 @@ fn driver_submit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
         state: AtomicU8::new(WAITING),
         core: Arc::clone(&driver.core),
         hook,
-        client: client_text(hook, *hook_args).into_boxed_str(),
     });
     let for_job = request.clone();
     let queued = enqueue(env, &driver, hook, *hook_args, timeout, |owned| {
@@ -619,9 +617,10 @@ fn driver_submit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
 }
 
 /// The caller's timeout passed: `abandoned` if the worker has not replied
-/// (it never will), `replied` if the reply is already on its way.
+/// (it never will), `replied` if the reply is already on its way. The
+/// call's arguments name the client in the report.
 fn driver_abandon<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
-    let [request] = args else {
+    let [request, hook_args] = args else {
         return Err(rustler::Error::BadArg);
     };
     let request: ResourceArc<Request> = request.decode()?;
@@ -634,12 +633,13 @@ fn driver_abandon<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Ter
     }
     let core = &*request.core;
     HookStats::bump(&core.stats.hook(request.hook).timed_out);
+    let client = client_text(request.hook, *hook_args);
     core.reporter.send_from_nif(
         env,
         Report {
             kind: Kind::Timeout,
             hook: request.hook.name(),
-            client: &request.client,
+            client: &client,
             detail: "no answer within call_timeout",
         },
     );
