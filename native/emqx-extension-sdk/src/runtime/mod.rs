@@ -26,7 +26,7 @@ mod stats;
 
 use crate::decode::{self, DecodeError};
 use crate::hook::{Context, Hook, HookSet, HookSpec};
-use crate::value::NifBuild;
+use crate::value::{Build, Key, NifBuild};
 use crate::{Config, Handler, InitError};
 use dispatch::{client_term, dispatch};
 use pool::{Pool, PoolConfig, Rejected, Work};
@@ -52,10 +52,8 @@ static FACTORY: OnceLock<Factory> = OnceLock::new();
 
 mod atoms {
     rustler::atoms! {
-        error, panic, badarg, not_loaded, init_failed, already_stopped, ok,
-        queue_full, abandoned, replied, undefined,
+        init_failed, already_stopped, ok, abandoned, replied,
         pool_size, queue_capacity, spin_us, reporter,
-        inline, dirty_cpu, dirty_io, pool,
         calls, succeeded, failed, timed_out, dropped, overran, queued, p50_us, p99_us,
     }
 }
@@ -206,11 +204,39 @@ fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     result.map_err(|payload| slot.take().unwrap_or_else(|| payload_text(&*payload)))
 }
 
+/// `{error, Tag}`, or `{error, {Tag, Text}}`: how both transports answer
+/// a call that has no decision.
+pub(crate) fn error_reply<'a, B: Build<'a>>(b: &B, tag: Key, text: Option<&str>) -> B::Out {
+    let reason = match text {
+        None => b.atom(tag),
+        Some(text) => b.tuple(&[b.atom(tag), b.binary(text.as_bytes())]),
+    };
+    b.tuple(&[b.atom(Key::error), reason])
+}
+
+impl CallError {
+    /// The reply's tag and text.
+    pub(crate) fn tag(&self) -> (Key, Option<&str>) {
+        match self {
+            CallError::Panic(m) => (Key::panic, Some(m)),
+            CallError::BadArg(m) => (Key::badarg, Some(m)),
+            CallError::NotLoaded => (Key::not_loaded, None),
+        }
+    }
+}
+
 fn error_term<'a>(env: Env<'a>, e: &CallError) -> Term<'a> {
-    match e {
-        CallError::Panic(m) => (atoms::error(), (atoms::panic(), m.as_str())).encode(env),
-        CallError::BadArg(m) => (atoms::error(), (atoms::badarg(), m.as_str())).encode(env),
-        CallError::NotLoaded => (atoms::error(), atoms::not_loaded()).encode(env),
+    let (tag, text) = e.tag();
+    error_reply(&NifBuild(env), tag, text)
+}
+
+/// The atom a mode is declared with.
+pub(crate) fn mode_key(mode: crate::Mode) -> Key {
+    match mode {
+        crate::Mode::Inline => Key::inline,
+        crate::Mode::DirtyCpu => Key::dirty_cpu,
+        crate::Mode::DirtyIo => Key::dirty_io,
+        crate::Mode::Pool => Key::pool,
     }
 }
 
@@ -356,15 +382,6 @@ fn pool_config(opts: Term) -> rustler::NifResult<PoolConfig> {
     })
 }
 
-fn mode_atom(mode: crate::Mode) -> rustler::Atom {
-    match mode {
-        crate::Mode::Inline => atoms::inline(),
-        crate::Mode::DirtyCpu => atoms::dirty_cpu(),
-        crate::Mode::DirtyIo => atoms::dirty_io(),
-        crate::Mode::Pool => atoms::pool(),
-    }
-}
-
 fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
     let [name, settings, opts] = args else {
         return Err(rustler::Error::BadArg);
@@ -390,9 +407,9 @@ fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
         return Ok(env.error_tuple((atoms::init_failed(), problem)));
     }
     let hooks = handler.implemented_hooks();
-    let modes: Vec<(&str, rustler::Atom)> = hooks
+    let modes: Vec<(&str, Term)> = hooks
         .iter()
-        .map(|h| (h.name(), mode_atom(spec.mode_of(h))))
+        .map(|h| (h.name(), NifBuild(env).atom(mode_key(spec.mode_of(h)))))
         .collect();
     let core = Arc::new(Core {
         reporter: Reporter::new(name.clone(), reporter_pid),
@@ -584,7 +601,7 @@ fn enqueue<'a>(
                     detail: "the driver's queue is full",
                 },
             );
-            Err((atoms::error(), atoms::queue_full()).encode(env))
+            Err(error_reply(&NifBuild(env), Key::queue_full, None))
         }
     }
 }

@@ -19,7 +19,7 @@
 
 use super::dispatch::{client_term, dispatch};
 use super::pool::{Pool, PoolConfig, Work};
-use super::{guarded, CallError, Factory};
+use super::{error_reply, guarded, mode_key, CallError, Factory};
 use crate::decode;
 use crate::hook::{Context, Hook, HookSpec};
 use crate::value::{Build, EtfBuild, Key, Value};
@@ -112,15 +112,6 @@ fn text_term(s: &str) -> Term {
     EtfBuild.binary(s.as_bytes())
 }
 
-fn mode_key(mode: crate::Mode) -> Key {
-    match mode {
-        crate::Mode::Inline => Key::inline,
-        crate::Mode::DirtyCpu => Key::dirty_cpu,
-        crate::Mode::DirtyIo => Key::dirty_io,
-        crate::Mode::Pool => Key::pool,
-    }
-}
-
 /// What the workers share.
 struct PortCore {
     name: String,
@@ -175,7 +166,7 @@ impl PortCore {
                     super::pool::Rejected::Full(j) | super::pool::Rejected::Closed(j) => j,
                 };
                 match job.reply_to {
-                    Some(id) => self.reply(id, error(Key::queue_full, None)),
+                    Some(id) => self.reply(id, error_reply(&EtfBuild, Key::queue_full, None)),
                     // The plugin counts the cast as dropped.
                     None => self.send(&EtfBuild.tuple(&[
                         EtfBuild.atom(Key::dropped),
@@ -215,16 +206,6 @@ fn shard_of(hook: Hook, args: &Term) -> u64 {
     hasher.finish()
 }
 
-/// `{error, Tag}`, or `{error, {Tag, Text}}`: the NIF transport's error shapes.
-fn error(tag: Key, text: Option<&str>) -> Term {
-    let b = EtfBuild;
-    let reason = match text {
-        None => b.atom(tag),
-        Some(text) => b.tuple(&[b.atom(tag), text_term(text)]),
-    };
-    b.tuple(&[b.atom(Key::error), reason])
-}
-
 fn send_frame(output: &Mutex<File>, term: &Term) {
     let mut frame = vec![0u8; 4];
     if term.encode(&mut frame).is_err() {
@@ -261,11 +242,7 @@ impl Work<PortJob> for PortCore {
                 let client = client_term(job.hook, &job.args)
                     .and_then(decode::text)
                     .unwrap_or_default();
-                let (tag, text) = match &e {
-                    CallError::Panic(m) => (Key::panic, Some(m.as_str())),
-                    CallError::BadArg(m) => (Key::badarg, Some(m.as_str())),
-                    CallError::NotLoaded => (Key::not_loaded, None),
-                };
+                let (tag, text) = e.tag();
                 if job.reply_to.is_none() {
                     eprintln!(
                         "emqx_exhook_port {}: {} {} for client {client}: {}",
@@ -275,7 +252,7 @@ impl Work<PortJob> for PortCore {
                         text.unwrap_or("")
                     );
                 }
-                error(tag, text)
+                error_reply(&EtfBuild, tag, text)
             }
         };
         if let Some(id) = job.reply_to {
@@ -285,7 +262,7 @@ impl Work<PortJob> for PortCore {
 
     fn drain(&self, job: PortJob) {
         if let Some(id) = job.reply_to {
-            self.reply(id, error(Key::not_loaded, None));
+            self.reply(id, error_reply(&EtfBuild, Key::not_loaded, None));
         }
     }
 }
