@@ -187,12 +187,15 @@ mfa(#exhook_driver{module = M} = Driver, #{callback := F}) ->
     {M, F, [Driver]}.
 
 infos(Enabled) ->
-    Configured = [info(Name, Config, maps:find(Name, Enabled))
-                  || {Name, Config} <- emqx_extension_hook_config:drivers()],
+    Drivers = emqx_extension_hook_config:drivers(),
+    Configured = [info(Name, Config, maps:find(Name, Enabled)) || {Name, Config} <- Drivers],
     Unconfigured = [info(Name, {ok, E#enabled.opts}, {ok, E})
-                    || {Name, E} <- maps:to_list(Enabled),
-                       not lists:keymember(Name, 1, emqx_extension_hook_config:drivers())],
+                    || {Name, E} <- unconfigured(Enabled, Drivers)],
     Configured ++ Unconfigured.
+
+%% Enabled drivers whose config has gone since they were enabled.
+unconfigured(Enabled, Drivers) ->
+    [{Name, E} || {Name, E} <- maps:to_list(Enabled), not lists:keymember(Name, 1, Drivers)].
 
 info(Name, {ok, Opts}, Found) ->
     Base = #{name => Name, path => maps:get(path, Opts),
@@ -216,13 +219,11 @@ driver_stats(Name, #exhook_driver{module = M, resource = R}, _Hooks) ->
     #{name => Name, transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0,
       hooks => Rows}.
 
+%% Enabled drivers in config order, then those no longer configured.
 in_config_order(Enabled) ->
-    Order = [Name || {Name, _} <- emqx_extension_hook_config:drivers()],
-    lists:sort(fun({A, _}, {B, _}) -> position(A, Order) =< position(B, Order) end,
-               maps:to_list(Enabled)).
-
-position(Name, Order) ->
-    length(lists:takewhile(fun(N) -> N =/= Name end, Order)).
+    Drivers = emqx_extension_hook_config:drivers(),
+    [{Name, E} || {Name, _} <- Drivers, {ok, E} <- [maps:find(Name, Enabled)]]
+        ++ unconfigured(Enabled, Drivers).
 
 name(N) when is_binary(N) -> N;
 name(N) when is_atom(N) -> atom_to_binary(N, utf8);
