@@ -18,7 +18,7 @@
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,7 +53,6 @@ pub(crate) struct PoolConfig {
 
 struct Shared {
     stopping: AtomicBool,
-    queued: AtomicUsize,
 }
 
 /// A fixed set of worker threads.
@@ -72,7 +71,6 @@ impl<J: Send + 'static> Pool<J> {
     ) -> std::io::Result<Pool<J>> {
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
-            queued: AtomicUsize::new(0),
         });
         let (senders, workers) = on_own_thread(|| {
             let mut senders = Vec::with_capacity(config.workers);
@@ -111,22 +109,17 @@ impl<J: Send + 'static> Pool<J> {
             return Err(Rejected::Closed(job));
         }
         let worker = (shard % senders.len() as u64) as usize;
-        self.shared.queued.fetch_add(1, Ordering::Relaxed);
-        match senders[worker].try_send(job) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.shared.queued.fetch_sub(1, Ordering::Relaxed);
-                Err(match e {
-                    TrySendError::Full(job) => Rejected::Full(job),
-                    TrySendError::Disconnected(job) => Rejected::Closed(job),
-                })
-            }
-        }
+        senders[worker].try_send(job).map_err(|e| match e {
+            TrySendError::Full(job) => Rejected::Full(job),
+            TrySendError::Disconnected(job) => Rejected::Closed(job),
+        })
     }
 
-    /// Jobs queued and not yet taken by a worker.
+    /// Jobs queued and not yet taken by a worker: what the queues hold,
+    /// never more than their capacity.
     pub(crate) fn depth(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        let senders = self.senders.read().unwrap_or_else(PoisonError::into_inner);
+        senders.iter().map(Sender::len).sum()
     }
 }
 
@@ -213,7 +206,6 @@ fn worker_loop<J, W: Work<J> + ?Sized>(
     spin: Duration,
 ) {
     while let Some(job) = next_job(rx, spin) {
-        shared.queued.fetch_sub(1, Ordering::Relaxed);
         let stopping = shared.stopping.load(Ordering::Acquire);
         // `work` catches handler panics itself; this only keeps the worker
         // alive should the runtime's own code panic.
