@@ -39,7 +39,8 @@ groups() ->
       [every_sample_reaches_the_handler_with_its_data, odd_shapes_are_decoded]},
      {failures, [],
       [panic_gets_deny_policy, panic_gets_ignore_policy, malformed_arguments_get_policy,
-       notification_failure_does_not_disturb_the_broker]},
+       notification_failure_does_not_disturb_the_broker,
+       late_call_to_a_disabled_driver_gets_the_policy]},
      {lifecycle, [],
       [disable_unhooks_and_unloads, enable_again_decides_again, enable_and_disable_errors,
        init_failure_is_reported, missing_library_is_reported, wrong_init_module_is_reported,
@@ -324,6 +325,44 @@ notification_failure_does_not_disturb_the_broker(Config) ->
     await_recorded(File, 1),
     assert_contains(recorded_line(File, 'client.connected'), ["clientid=subA"]).
 
+%% The broker's del is a cast, and a client may have fetched the callbacks
+%% just before it: such a call reaches a driver after its disable, or after
+%% a reload with the old driver's record. It gets the failure policy, from
+%% the driver's module as it stands, never through the error handler (which
+%% in a VM that loads code on demand would ask the code server to search
+%% the code path on every such call).
+late_call_to_a_disabled_driver_gets_the_policy(Config) ->
+    {Rec, _File} = recorder(Config, [{failed_action, deny}]),
+    start_plugin([Rec]),
+    {ok, Callbacks} = emqx_extension_hook_drivers:callbacks(rec),
+    Late = fun(Point, Args) ->
+                   {M, F, Extra} = proplists:get_value(Point, Callbacks),
+                   erlang:apply(M, F, Args ++ Extra)
+           end,
+    Login = fun() -> Late('client.authenticate', exhook_samples:args('client.authenticate')) end,
+    Connected = fun() -> Late('client.connected', exhook_samples:args('client.connected')) end,
+    %% While enabled, the recorder has no opinion: `ok' leaves the
+    %% accumulator as it is.
+    ?assertEqual(ok, Login()),
+    erlang:trace_pattern({error_handler, undefined_function, 3}, true, [call_count]),
+    try
+        ok = emqx_extension_hook:disable(rec),
+        ?assertMatch({stop, #{auth_result := not_authorized}}, Login()),
+        ?assertEqual(ok, Connected()),
+        ok = emqx_extension_hook:enable(rec),
+        ?assertMatch({stop, #{auth_result := not_authorized}}, Login()),
+        ?assertEqual(ok, Connected()),
+        ?assertEqual({call_count, 0},
+                     erlang:trace_info({error_handler, undefined_function, 3}, call_count))
+    after
+        erlang:trace_pattern({error_handler, undefined_function, 3}, false, [call_count])
+    end,
+    %% The driver enabled again answers through its new callbacks; the
+    %% late calls never reached it.
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), true)),
+    ?assertMatch(#{calls := 1, succeeded := 1},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')).
+
 %%--------------------------------------------------------------------
 %% Lifecycle
 
@@ -332,7 +371,7 @@ disable_unhooks_and_unloads(_Config) ->
     ok = emqx_extension_hook:disable(custom),
     sync_hooks(),
     ?assertEqual([], points_with_callbacks()),
-    ?assertEqual(false, code:is_loaded(emqx_example_custom_hook)),
+    ?assert(exhook_test_plugin:library_released(emqx_example_custom_hook)),
     ?assertMatch([#{name := <<"custom">>, enabled := false}], emqx_extension_hook:list()),
     %% The broker's default decides again.
     ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), false)).
@@ -428,8 +467,9 @@ app_stop_removes_every_hook(Config) ->
     sync_hooks(),
     ?assertEqual([], points_with_callbacks()),
     ?assertNot(lists:member(exhook, emqx_ctl:registered())),
-    [?assertEqual(false, code:is_loaded(M))
-     || M <- [emqx_example_custom_hook, emqx_example_gatekeeper, emqx_test_recorder]].
+    [?assert(exhook_test_plugin:library_released(M))
+     || M <- [emqx_example_custom_hook, emqx_example_gatekeeper, emqx_test_recorder]],
+    ?assertEqual([], exhook_test_plugin:await_mapped_library_copies(0)).
 
 %%--------------------------------------------------------------------
 %% Port transport: handler processes that die or hang

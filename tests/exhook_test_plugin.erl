@@ -4,7 +4,8 @@
 
 -export([start/1, stop/0, sync_hooks/0, custom/0, gate/0, recorder/2,
          recorded/1, await_recorded/2, points_with_callbacks/0, stats/2,
-         set_transport/1, transport/0]).
+         set_transport/1, transport/0, library_released/1, mapped_library_copies/0,
+         await_mapped_library_copies/1]).
 
 -define(APP, emqx_extension_hook).
 
@@ -71,6 +72,42 @@ await_recorded(File, N, Tries) ->
 
 points_with_callbacks() ->
     [P || #{point := P} <- emqx_extension_hook_hooks:all(), emqx_hooks:lookup(P) =/= []].
+
+%% True when `Module' holds no driver's library any more: it is not loaded,
+%% or it is the stub a disabled driver leaves (its NIF stubs never
+%% replaced), and no old code of it is left to purge.
+library_released(Module) ->
+    Current = case code:is_loaded(Module) of
+                  false -> true;
+                  _ -> try Module:hook_names() of _ -> false
+                       catch error:nif_not_loaded -> true
+                       end
+              end,
+    Current andalso not erlang:check_old_code(Module).
+
+%% The private library copies this VM has mapped (see
+%% emqx_extension_hook_driver: one file per enable).
+mapped_library_copies() ->
+    {ok, Maps} = file:read_file("/proc/self/maps"),
+    Lines = binary:split(Maps, <<"\n">>, [global]),
+    Pattern = "(/\\S*/emqx_extension_hook/" ++ os:getpid() ++ "-\\S+)",
+    lists:usort([Path || L <- Lines,
+                         {match, [Path]} <- [re:run(L, Pattern, [{capture, all_but_first, binary}])]]).
+
+%% Waits (up to 5 s) until at most `N' library copies are mapped, and
+%% returns those mapped then. The VM unloads a purged library once the last
+%% term referring to one of its resources is collected, so every process is
+%% collected between looks.
+await_mapped_library_copies(N) ->
+    await_mapped_library_copies(N, 50).
+
+await_mapped_library_copies(N, Tries) ->
+    [erlang:garbage_collect(P) || P <- processes()],
+    Mapped = mapped_library_copies(),
+    case length(Mapped) =< N orelse Tries =:= 0 of
+        true -> Mapped;
+        false -> timer:sleep(100), await_mapped_library_copies(N, Tries - 1)
+    end.
 
 %% The counters of `Hook' in enabled driver `Driver'.
 stats(Driver, Hook) ->

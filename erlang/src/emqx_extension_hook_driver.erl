@@ -34,39 +34,50 @@ load(Name, #{init_module := Module, transport := Transport} = Opts) ->
             E
     end.
 
-%% @doc Stops the handler (its `deinit' runs once) and removes its module;
+%% @doc Stops the handler (its `deinit' runs once) and retires its module;
 %% the broker callbacks must already be unhooked.
 -spec unload(#exhook_driver{}) -> ok.
 unload(#exhook_driver{transport = {port, Transport}, module = M, call_timeout = T}) ->
     emqx_extension_hook_port:stop(Transport),
-    _ = code:delete(M),
-    purge(M, T + 1000);
+    retire(M, T + 1000);
 unload(#exhook_driver{name = Name, module = M, resource = R, call_timeout = T}) ->
     case catch M:driver_deinit(R) of
         ok -> ok;
         Other -> logger:warning("exhook driver ~ts: deinit: ~0p", [Name, Other])
     end,
-    _ = code:delete(M),
-    purge(M, T + 1000).
+    retire(M, T + 1000).
 
+%% Free for a new driver: not loaded, or a stub a disabled driver left (the
+%% registry refuses a module that an enabled driver uses), with no old
+%% code still running.
 ensure_free(Module) ->
-    case code:is_loaded(Module) of
-        false ->
-            %% An old version may linger after an unload with calls in flight.
+    case code:is_loaded(Module) =:= false orelse emqx_extension_hook_stub:is_stub(Module) of
+        true ->
             case code:soft_purge(Module) of
                 true -> ok;
                 false -> {error, {module_busy, Module}}
             end;
-        _ ->
+        false ->
             {error, {init_module_in_use, Module}}
     end.
 
 load_library(Name, Module, #{path := Path, settings := Settings} = Opts) ->
     maybe_steps(
-      [fun() -> emqx_extension_hook_stub:load(Module) end,
+      [fun() -> load_stub(Module) end,
        fun() -> load_nif_copy(Module, Path) end,
        fun() -> check_hook_table(Module) end],
       fun() -> init_handler(Name, Module, Settings, Opts) end).
+
+%% The stub a disabled driver left, if any, is now old code; nothing
+%% should run in it, and if something does, the next unload purges it.
+load_stub(Module) ->
+    case emqx_extension_hook_stub:load(Module) of
+        ok ->
+            _ = code:soft_purge(Module),
+            ok;
+        {error, _} = E ->
+            E
+    end.
 
 maybe_steps([], Last) -> Last();
 maybe_steps([Step | Rest], Last) ->
@@ -131,7 +142,7 @@ check_hook_table(Module) ->
 %% The Port transport: the stub module holds the broker callbacks only.
 start_processes(Name, Module, #{path := Path, call_timeout := T, failed_action := FA} = Opts) ->
     maybe_steps(
-      [fun() -> emqx_extension_hook_stub:load(Module) end],
+      [fun() -> load_stub(Module) end],
       fun() ->
               case emqx_extension_hook_port:start(Name, Path, Opts) of
                   {ok, Transport, Declared} ->
@@ -188,8 +199,30 @@ discard(Module) ->
     _ = code:soft_purge(Module),
     ok.
 
+%% A fresh stub, without the library, becomes the module's current code:
+%% a call that reaches the driver's callbacks after the unhook gets the
+%% failure policy from it. The replaced code, which holds the library, is
+%% purged once no call runs in it, and the VM unloads the library when the
+%% last of its resources is collected.
+retire(Module, WaitMs) ->
+    %% The old-code slot must be free to load the stub; it can only hold
+    %% the stub this driver replaced when it was enabled.
+    case purge(Module, WaitMs) of
+        ok ->
+            case emqx_extension_hook_stub:load(Module) of
+                ok ->
+                    _ = purge(Module, WaitMs),
+                    ok;
+                {error, Reason} ->
+                    logger:warning("exhook: ~p not retired: ~0p", [Module, Reason])
+            end;
+        busy ->
+            ok
+    end.
+
 %% Never kills a caller: a process still in the old code (a hook call in
 %% flight) keeps it until it returns.
+-spec purge(module(), integer()) -> ok | busy.
 purge(Module, WaitMs) ->
     case code:soft_purge(Module) of
         true -> ok;
@@ -199,5 +232,5 @@ purge(Module, WaitMs) ->
         false ->
             logger:warning("exhook: ~p still has calls in flight; it is purged at the next load",
                            [Module]),
-            ok
+            busy
     end.

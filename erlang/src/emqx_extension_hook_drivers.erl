@@ -148,8 +148,10 @@ do_enable(Name, _Opts, Enabled) when is_map_key(Name, Enabled) ->
     {error, already_enabled};
 do_enable(_Name, {error, _} = E, _Enabled) ->
     E;
-do_enable(Name, {ok, Opts}, Enabled) ->
-    case emqx_extension_hook_driver:load(Name, Opts) of
+do_enable(Name, {ok, #{init_module := M} = Opts}, Enabled) ->
+    case module_in_use(M, Enabled) orelse emqx_extension_hook_driver:load(Name, Opts) of
+        true ->
+            {error, {init_module_in_use, M}};
         {ok, Driver, Hooks} ->
             register_hooks(Driver, Hooks, maps:get(priority, Opts)),
             logger:info("exhook driver ~ts enabled: ~p", [Name, [P || #{point := P} <- Hooks]]),
@@ -157,6 +159,10 @@ do_enable(Name, {ok, Opts}, Enabled) ->
         {error, _} = E ->
             E
     end.
+
+module_in_use(M, Enabled) ->
+    lists:any(fun(#enabled{driver = #exhook_driver{module = Used}}) -> Used =:= M end,
+              maps:values(Enabled)).
 
 do_disable(#enabled{driver = Driver, hooks = Hooks}) ->
     [unhook(Driver, H) || H <- Hooks],

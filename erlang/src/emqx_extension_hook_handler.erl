@@ -37,11 +37,12 @@ notify(#exhook_driver{module = M, resource = R, call_timeout = T} = Driver, Inde
     try M:driver_cast(R, Index, Args, T) of
         _ -> ok
     catch
-        error:undef -> ok
+        error:Reason:Stack -> _ = stale(Reason, Stack), ok
     end.
 
 %% The handler's answer, or `{error, _}' when there is none: the NIFs count
-%% and report every failure, except a module already unloaded (`undef').
+%% and report every failure, except a call that comes after its driver was
+%% disabled (see `stale/2').
 call(_Mode, #exhook_driver{transport = {port, Transport}, call_timeout = T}, Index, Args) ->
     emqx_extension_hook_port:call(Transport, Index, Args, T);
 call(Mode, #exhook_driver{module = M, resource = R, call_timeout = T}, Index, Args) ->
@@ -53,7 +54,7 @@ call(Mode, #exhook_driver{module = M, resource = R, call_timeout = T}, Index, Ar
             dirty_io -> M:driver_call_dirty_io(R, Index, Args, T)
         end
     catch
-        error:undef -> {error, not_loaded}
+        error:Reason:Stack -> stale(Reason, Stack)
     end.
 
 pool_call(M, R, Index, Args, T) ->
@@ -63,7 +64,7 @@ pool_call(M, R, Index, Args, T) ->
             receive
                 {Tag, Result} -> Result
             after T ->
-                case M:driver_abandon(Request, Args) of
+                case abandon(M, Request, Args) of
                     abandoned -> {error, timeout};
                     replied ->
                         receive {Tag, Result} -> Result
@@ -74,6 +75,23 @@ pool_call(M, R, Index, Args, T) ->
         {error, _} = Error ->
             Error
     end.
+
+%% A driver disabled meanwhile answered every queued call before it went:
+%% the reply is in the mailbox already.
+abandon(M, Request, Args) ->
+    try M:driver_abandon(Request, Args)
+    catch error:Reason:Stack -> _ = stale(Reason, Stack), replied
+    end.
+
+%% What a NIF call raises when its driver is gone: after a disable the
+%% driver's module is a stub without the library (`nif_not_loaded'); after
+%% a reload the module holds a new library, which does not know the old
+%% driver's resource (`badarg'). Nothing else raises: the NIFs answer bad
+%% input with `{error, _}'.
+stale(nif_not_loaded, _Stack) -> {error, not_loaded};
+stale(badarg, _Stack) -> {error, not_loaded};
+stale(undef, _Stack) -> {error, not_loaded};
+stale(Reason, Stack) -> erlang:raise(error, Reason, Stack).
 
 count(#exhook_driver{metrics = none}, _Index) -> ok;
 count(#exhook_driver{metrics = Names}, Index) ->

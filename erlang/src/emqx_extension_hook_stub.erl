@@ -10,16 +10,28 @@
 %% - one broker callback per hook, `on_client_connect/3` and so on: the
 %%   broker keys callbacks by `{Module, Function}`, so two drivers can only
 %%   hook the same point from two modules.
+%%
+%% A disabled driver's module is never deleted: a fresh copy without the
+%% library replaces it (see `emqx_extension_hook_driver:unload/1'). A
+%% client that fetched the broker's callbacks just before the unhook may
+%% still call it; the copy answers with the failure policy, where a
+%% deleted module would send every such call through the code server to
+%% look for a file that does not exist.
 -module(emqx_extension_hook_stub).
 
--export([forms/1, load/1]).
+-export([forms/1, load/1, is_stub/1]).
+
+%% Marks a module built here, so a module of the same name from anywhere
+%% else is never replaced.
+-define(MARK, emqx_extension_hook_stub).
 
 -define(NIFS, [{hook_names, 0}, {driver_init, 3}, {driver_deinit, 1},
                {driver_call, 4}, {driver_call_dirty_cpu, 4}, {driver_call_dirty_io, 4},
                {driver_submit, 5}, {driver_abandon, 2}, {driver_cast, 4},
                {driver_stats, 1}, {driver_queue_depth, 1}]).
 
-%% @doc Compiles and loads the stub module `Module` (which must not be loaded).
+%% @doc Compiles and loads the stub module `Module` as its current code;
+%% the caller purges any old code first.
 -spec load(module()) -> ok | {error, term()}.
 load(Module) ->
     case compile:forms(forms(Module), [binary, return_errors]) of
@@ -32,6 +44,16 @@ load(Module) ->
             {error, {compile_stub, Module, Errors}}
     end.
 
+%% @doc True if `Module` is loaded and was built here (asked without
+%% loading it).
+-spec is_stub(module()) -> boolean().
+is_stub(Module) ->
+    try erlang:get_module_info(Module, attributes) of
+        Attributes -> lists:keymember(?MARK, 1, Attributes)
+    catch
+        error:badarg -> false
+    end.
+
 %% @doc The abstract forms of the stub module `Module`.
 -spec forms(module()) -> [erl_parse:abstract_form()].
 forms(Module) ->
@@ -39,6 +61,7 @@ forms(Module) ->
     Exports = [{load_nif_name(), 1} | ?NIFS] ++
         [{C, A + 1} || #{callback := C, arity := A} <- Hooks],
     Source = [io_lib:format("-module(~p).~n", [Module]),
+              io_lib:format("-~p(true).~n", [?MARK]),
               io_lib:format("-export([~ts]).~n",
                             [lists:join(", ", [io_lib:format("~p/~p", [F, A]) || {F, A} <- Exports])]),
               io_lib:format("~p(Path) -> erlang:load_nif(Path, 0).~n", [load_nif_name()]),
