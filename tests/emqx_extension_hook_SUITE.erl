@@ -445,6 +445,11 @@ stats_and_metrics_count_every_call(Config) ->
     [ClientInfo, ConnInfo] = exhook_samples:args('client.connected'),
     [ok = exhook_broker:notify('client.connected', [ClientInfo, ConnInfo]) || _ <- lists:seq(1, 3)],
     await_recorded(File, 8),
+    %% A notification is counted once its handler returns, just after the
+    %% recorder wrote its line; custom handles client.connected too.
+    Handled = fun(#{queued := Q, succeeded := S}) -> Q =:= 0 andalso S =:= 3 end,
+    _ = exhook_test_plugin:await_stats(rec, 'client.connected', Handled),
+    _ = exhook_test_plugin:await_stats(custom, 'client.connected', Handled),
     ?assertMatch(#{calls := 6, succeeded := 5, failed := 1, timed_out := 0, dropped := 0,
                    overran := 0, queued := 0},
                  exhook_test_plugin:stats(rec, 'client.authenticate')),

@@ -72,20 +72,6 @@ chunks_of(List, Size) ->
 
 max_millis(Timed) -> lists:max([Ms || {Ms, _} <- Timed]).
 
-%% Waits until the driver has no queued events and the counters of `Hook'
-%% satisfy `Done'.
-await_stats(Driver, Hook, Done) ->
-    await_stats(Driver, Hook, Done, 1000).
-
-await_stats(Driver, Hook, _Done, 0) ->
-    ct:fail({stats_not_settled, Hook, exhook_test_plugin:stats(Driver, Hook)});
-await_stats(Driver, Hook, Done, Tries) ->
-    Stats = exhook_test_plugin:stats(Driver, Hook),
-    case Done(Stats) of
-        true -> Stats;
-        false -> timer:sleep(10), await_stats(Driver, Hook, Done, Tries - 1)
-    end.
-
 %% The recorder's lines, in one list per library instance: each instance
 %% ends with its `deinit' line.
 split_at_deinit(Lines) ->
@@ -112,7 +98,7 @@ slow_handler_is_answered_by_the_timeout(Config) ->
     ct:log("slowest answer: ~b ms", [max_millis(Timed)]),
     ?assert(max_millis(Timed) =< 100 + ?MARGIN_MS),
     [?assertEqual({error, not_authorized}, R) || {_, R} <- Timed],
-    Stats = await_stats(rec, 'client.authenticate', fun(#{queued := Q}) -> Q =:= 0 end),
+    Stats = exhook_test_plugin:await_stats(rec, 'client.authenticate', fun(#{queued := Q}) -> Q =:= 0 end),
     ?assertMatch(#{calls := 50, timed_out := 50, succeeded := 0, failed := 0, dropped := 0}, Stats).
 
 slow_inline_call_is_counted_as_overran(Config) ->
@@ -174,7 +160,7 @@ queue_overflow_drops_and_refuses_at_once(Config) ->
     ?assertEqual({error, not_authorized}, Refused),
     ?assert(Ms < 50 + ?MARGIN_MS),
     ?assertMatch(#{dropped := 1}, exhook_test_plugin:stats(rec, 'client.authenticate')),
-    Stats = await_stats(rec, 'client.connected', fun(#{queued := Q}) -> Q =:= 0 end),
+    Stats = exhook_test_plugin:await_stats(rec, 'client.connected', fun(#{queued := Q}) -> Q =:= 0 end),
     #{calls := Calls, succeeded := S, failed := F, dropped := D} = Stats,
     ct:log("client.connected: ~p", [Stats]),
     ?assertEqual(20000 + 2 + Capacity + 1, Calls),
@@ -225,7 +211,10 @@ reload_under_load(Config) ->
     Pids = [spawn_link(fun() -> Parent ! {self(), Caller(P * 1000000, {0, #{}})} end)
             || P <- lists:seq(1, 64)],
     %% Each library instance serves logins before the next reload.
-    Served = fun() -> await_stats(rec, 'client.authenticate', fun(#{succeeded := S}) -> S > 0 end) end,
+    Served = fun() ->
+                     exhook_test_plugin:await_stats(rec, 'client.authenticate',
+                                                    fun(#{succeeded := S}) -> S > 0 end)
+             end,
     Reloads = 10,
     Served(),
     [begin ok = emqx_extension_hook:reload(rec), Served() end || _ <- lists:seq(1, Reloads)],

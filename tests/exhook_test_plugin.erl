@@ -5,7 +5,7 @@
 -export([start/1, stop/0, sync_hooks/0, custom/0, gate/0, recorder/2,
          recorded/1, await_recorded/2, points_with_callbacks/0, stats/2,
          set_transport/1, transport/0, library_released/1, mapped_library_copies/0,
-         await_mapped_library_copies/1]).
+         await_mapped_library_copies/1, await_stats/3]).
 
 -define(APP, emqx_extension_hook).
 
@@ -107,6 +107,20 @@ await_mapped_library_copies(N, Tries) ->
     case length(Mapped) =< N orelse Tries =:= 0 of
         true -> Mapped;
         false -> timer:sleep(100), await_mapped_library_copies(N, Tries - 1)
+    end.
+
+%% Waits (up to 10 s) until the counters of `Hook' in `Driver' satisfy
+%% `Done', and returns them.
+await_stats(Driver, Hook, Done) ->
+    await_stats(Driver, Hook, Done, 1000).
+
+await_stats(Driver, Hook, _Done, 0) ->
+    ct:fail({stats_not_settled, Hook, stats(Driver, Hook)});
+await_stats(Driver, Hook, Done, Tries) ->
+    Stats = stats(Driver, Hook),
+    case Done(Stats) of
+        true -> Stats;
+        false -> timer:sleep(10), await_stats(Driver, Hook, Done, Tries - 1)
     end.
 
 %% The counters of `Hook' in enabled driver `Driver'.
