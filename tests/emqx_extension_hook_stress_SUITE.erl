@@ -98,7 +98,8 @@ slow_handler_is_answered_by_the_timeout(Config) ->
     ct:log("slowest answer: ~b ms", [max_millis(Timed)]),
     ?assert(max_millis(Timed) =< 100 + ?MARGIN_MS),
     [?assertEqual({error, not_authorized}, R) || {_, R} <- Timed],
-    Stats = exhook_test_plugin:await_stats(rec, 'client.authenticate', fun(#{queued := Q}) -> Q =:= 0 end),
+    Stats = exhook_test_plugin:await_stats(rec, 'client.authenticate',
+                                           fun(#{queued := Q}) -> Q =:= 0 end),
     ?assertMatch(#{calls := 50, timed_out := 50, succeeded := 0, failed := 0, dropped := 0}, Stats).
 
 slow_inline_call_is_counted_as_overran(Config) ->
@@ -160,7 +161,8 @@ queue_overflow_drops_and_refuses_at_once(Config) ->
     ?assertEqual({error, not_authorized}, Refused),
     ?assert(Ms < 50 + ?MARGIN_MS),
     ?assertMatch(#{dropped := 1}, exhook_test_plugin:stats(rec, 'client.authenticate')),
-    Stats = exhook_test_plugin:await_stats(rec, 'client.connected', fun(#{queued := Q}) -> Q =:= 0 end),
+    Stats = exhook_test_plugin:await_stats(rec, 'client.connected',
+                                           fun(#{queued := Q}) -> Q =:= 0 end),
     #{calls := Calls, succeeded := S, failed := F, dropped := D} = Stats,
     ct:log("client.connected: ~p", [Stats]),
     ?assertEqual(20000 + 2 + Capacity + 1, Calls),
@@ -226,7 +228,8 @@ reload_under_load(Config) ->
     ct:log("~b reloads under load; authenticate answers ~p, slowest ~b ms", [Reloads, Counts, Slowest]),
     ?assert(Slowest =< 200 + ?MARGIN_MS),
     exhook_test_plugin:stop(),
-    %% Deinit ran once per enable, after that instance's logins.
+    %% Deinit ran once per enable, after that instance's logins (one list
+    %% per instance, and nothing after the last deinit).
     Instances = split_at_deinit(exhook_test_plugin:recorded(File)),
     ?assertEqual(Reloads + 1 + 1, length(Instances)),
     ?assertEqual([], lists:last(Instances)),
