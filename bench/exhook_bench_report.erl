@@ -176,12 +176,17 @@ spread_note(#{range := Range, reps := Reps}) when Reps > 1 ->
     end;
 spread_note(_) -> "".
 
-floor_of(#{vm := Vm, hook := H, variant := V, procs := N}, Rows) ->
-    case [F || F = #{vm := Vm1, hook := H1, variant := V1, procs := N1, transport := erlang} <- Rows,
-               Vm1 =:= Vm, H1 =:= H, V1 =:= V, N1 =:= N, not is_map_key(skip, F)] of
-        [F] -> {ok, F};
+%% The row measured over `Transport' for the same hook, variant, callers
+%% and VM run as `R'.
+same_case(Transport, #{vm := Vm, hook := H, variant := V, procs := N}, Rows) ->
+    case [B || B = #{vm := Vm1, hook := H1, variant := V1, procs := N1, transport := T} <- Rows,
+               T =:= Transport, Vm1 =:= Vm, H1 =:= H, V1 =:= V, N1 =:= N,
+               not is_map_key(skip, B)] of
+        [B] -> {ok, B};
         [] -> none
     end.
+
+floor_of(R, Rows) -> same_case(erlang, R, Rows).
 
 vs_floor(#{transport := erlang}, _Rows) -> "1 (floor)";
 vs_floor(#{variant := b2b} = R, Rows) ->
@@ -198,12 +203,7 @@ vs_floor(#{variant := sparse} = R, Rows) ->
 %% Back to back: this row's calls/s divided by the Port row's; sparse: the
 %% Port's p50 divided by this row's, and the difference (same hook,
 %% variant, callers, VM run).
-port_of(#{vm := Vm, hook := H, variant := V, procs := N}, Rows) ->
-    case [P || P = #{vm := Vm1, hook := H1, variant := V1, procs := N1, transport := port} <- Rows,
-               Vm1 =:= Vm, H1 =:= H, V1 =:= V, N1 =:= N, not is_map_key(skip, P)] of
-        [P] -> {ok, P};
-        [] -> none
-    end.
+port_of(R, Rows) -> same_case(port, R, Rows).
 
 vs_port(#{transport := port}, _Rows) -> "1 (Port)";
 vs_port(#{variant := b2b} = R, Rows) ->
