@@ -9,7 +9,7 @@
 //! Format itself). The names are the whole NIF API as rustler declares it
 //! (OTP 21 to 28), so any handler library finds what it refers to.
 
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
 use std::process::ExitCode;
 
 macro_rules! not_in_the_vm {
@@ -76,38 +76,84 @@ not_in_the_vm! {
 }
 
 fn main() -> ExitCode {
-    let Some(library) = std::env::args_os().nth(1) else {
-        eprintln!("usage: emqx_exhook_port LIBRARY");
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    match args.as_slice() {
+        [flag, library] if flag == "--probe" => probe(library),
+        [library] => serve(library),
+        _ => {
+            eprintln!("usage: emqx_exhook_port LIBRARY | emqx_exhook_port --probe LIBRARY");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Serves the handler in `library` over stdin/stdout.
+fn serve(library: &OsStr) -> ExitCode {
+    let handle = match open(library) {
+        Ok(handle) => handle,
+        Err(why) => {
+            eprintln!("emqx_exhook_port: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(entry) = symbol(handle, c"emqx_exhook_port_main") else {
+        eprintln!(
+            "emqx_exhook_port: {} has no emqx_exhook_port_main: build it with export_handler! of emqx-extension-sdk",
+            library.to_string_lossy()
+        );
         return ExitCode::from(2);
     };
-    let Ok(path) = CString::new(library.as_encoded_bytes()) else {
-        eprintln!("emqx_exhook_port: library path contains NUL");
-        return ExitCode::from(2);
+    // SAFETY: `export_handler!` defines emqx_exhook_port_main as
+    // `extern "C" fn() -> i32`; the library stays loaded until exit.
+    let serve: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry) };
+    ExitCode::from(u8::try_from(serve()).unwrap_or(1))
+}
+
+/// Tells the plugin, before it loads `library` into the broker's VM, what
+/// the file is: one line on stdout, `ok emqx-extension-sdk <ABI> <module>`
+/// for a handler library, else `error <kind> <text>` (kind: not_loadable,
+/// not_a_handler, old_sdk). Loading it here first also keeps a library
+/// whose load-time code crashes from taking the broker down.
+fn probe(library: &OsStr) -> ExitCode {
+    let line = match open(library) {
+        Err(why) => format!("error not_loadable {why}"),
+        Ok(handle) => match symbol(handle, c"emqx_exhook_library_info") {
+            Some(info) => {
+                // SAFETY: `export_handler!` defines emqx_exhook_library_info as
+                // `extern "C" fn() -> *const c_char`, returning a static C string.
+                let info: extern "C" fn() -> *const std::ffi::c_char =
+                    unsafe { std::mem::transmute(info) };
+                // SAFETY: the pointer is a NUL-terminated static string of the library.
+                let text = unsafe { CStr::from_ptr(info()) };
+                format!("ok {}", text.to_string_lossy())
+            }
+            None if symbol(handle, c"emqx_exhook_port_main").is_some() => {
+                "error old_sdk built with an older emqx-extension-sdk".to_string()
+            }
+            None => "error not_a_handler no emqx-extension-sdk entry point".to_string(),
+        },
     };
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+/// dlopen with every reference resolved now (including the stand-ins above).
+fn open(library: &OsStr) -> Result<*mut std::ffi::c_void, String> {
+    let path = CString::new(library.as_encoded_bytes())
+        .map_err(|_| "library path contains NUL".to_string())?;
     // SAFETY: `path` is a valid C string; RTLD_NOW resolves the library's
     // references (including the stand-ins above) before any of its code runs.
     let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if handle.is_null() {
         // SAFETY: dlerror returns a valid C string after a failed dlopen.
         let why = unsafe { CStr::from_ptr(libc::dlerror()) };
-        eprintln!(
-            "emqx_exhook_port: cannot load {}: {}",
-            path.to_string_lossy(),
-            why.to_string_lossy()
-        );
-        return ExitCode::from(2);
+        return Err(why.to_string_lossy().into_owned());
     }
-    // SAFETY: `handle` is a loaded library and the name a valid C string.
-    let entry = unsafe { libc::dlsym(handle, c"emqx_exhook_port_main".as_ptr()) };
-    if entry.is_null() {
-        eprintln!(
-            "emqx_exhook_port: {} has no emqx_exhook_port_main: build it with export_handler! of emqx-extension-sdk",
-            path.to_string_lossy()
-        );
-        return ExitCode::from(2);
-    }
-    // SAFETY: `export_handler!` defines emqx_exhook_port_main as
-    // `extern "C" fn() -> i32`; the library stays loaded until exit.
-    let serve: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry) };
-    ExitCode::from(u8::try_from(serve()).unwrap_or(1))
+    Ok(handle)
+}
+
+fn symbol(handle: *mut std::ffi::c_void, name: &CStr) -> Option<*mut std::ffi::c_void> {
+    // SAFETY: `handle` is a loaded library and `name` a valid C string.
+    let found = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    (!found.is_null()).then_some(found)
 }

@@ -380,6 +380,14 @@ macro_rules! export_handler {
         pub extern "C" fn emqx_exhook_port_main() -> i32 {
             $crate::runtime::port::serve(__emqx_exhook_build)
         }
+
+        /// What the plugin checks before it loads the library: the SDK's
+        /// interface version and the module name given here.
+        #[doc(hidden)]
+        #[no_mangle]
+        pub extern "C" fn emqx_exhook_library_info() -> *const ::std::ffi::c_char {
+            $crate::runtime::library_info(concat!($module, "\0"))
+        }
     };
 }
 

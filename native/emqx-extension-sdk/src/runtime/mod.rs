@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `hook_names/0` | normal | the 19 hook names, by index |
 //! | `driver_init/3` (Name, [{Key, Value}], Opts) | dirty I/O | `{ok, Driver, [{HookName, Mode}]}` or `{error, Reason}` |
-//! | `driver_deinit/1` | dirty I/O | `ok`, or `already_stopped` |
+//! | `driver_deinit/2` (Driver, finish \| drain) | dirty I/O | `ok`, or `already_stopped` |
 //! | `driver_call/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | the broker's return value, or `{error, Reason}` |
 //! | `driver_call_dirty_cpu/4`, `driver_call_dirty_io/4` | dirty | the same |
 //! | `driver_submit/5` (Driver, HookIndex, ArgsTuple, TimeoutMs, Tag) | normal | `{ok, Request}` then a message `{Tag, Result}`; or `{error, Reason}` |
@@ -29,7 +29,7 @@ use crate::hook::{Context, Hook, HookSet, HookSpec};
 use crate::value::{Build, Key, NifBuild};
 use crate::{Config, Handler, InitError};
 use dispatch::{client_term, dispatch};
-use pool::{Pool, PoolConfig, Rejected, Work};
+use pool::{Leftovers, Pool, PoolConfig, Rejected, Work};
 use report::{Kind, Report, Reporter};
 use rustler::env::{OwnedEnv, SavedTerm};
 use rustler::sys::{c_char, c_int, c_uint, c_void, ErlNifEnv, ErlNifFunc, ErlNifTerm};
@@ -37,7 +37,7 @@ use rustler::{Encoder, Env, LocalPid, Resource, ResourceArc, SchedulerFlags, Ter
 use stats::{DriverStats, HookStats};
 use std::any::Any;
 use std::cell::Cell;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Once, OnceLock};
@@ -52,7 +52,7 @@ static FACTORY: OnceLock<Factory> = OnceLock::new();
 
 mod atoms {
     rustler::atoms! {
-        init_failed, already_stopped, ok, abandoned, replied,
+        init_failed, already_stopped, ok, abandoned, replied, finish,
         pool_size, queue_capacity, spin_us, reporter,
         calls, succeeded, failed, timed_out, dropped, overran, queued, p50_us, p99_us,
     }
@@ -263,9 +263,71 @@ pub fn nif_entry(module: &'static str, factory: Factory) -> *const ErlNifEntry {
     // SAFETY: rustler's generated `nif_init` makes this same call first thing, before any
     // enif_* function is used; it resolves the VM's symbols for this library.
     unsafe { rustler::codegen_runtime::internal_write_symbols() };
-    let name = CStr::from_bytes_with_nul(module.as_bytes()).unwrap_or(c"invalid_module_name");
+    let built_in = CStr::from_bytes_with_nul(module.as_bytes()).unwrap_or(c"invalid_module_name");
+    let name =
+        BOUND_MODULE.get_or_init(|| module_from_copy_name().unwrap_or_else(|| built_in.to_owned()));
     let funcs = FUNCS.0.get_or_init(nif_funcs);
     ENTRY.0.get_or_init(|| ErlNifEntry::new(name, funcs, load))
+}
+
+/// The module this copy of the library is bound to, chosen when the VM first loads it.
+static BOUND_MODULE: OnceLock<CString> = OnceLock::new();
+
+/// The module named in the file name of the copy the VM loaded: the plugin
+/// loads each driver instance from a private copy named `<unique>@<module>.so`,
+/// so that a reload can load the new library beside the old one, into a
+/// module of its own, while the old one still answers calls. `None` for a
+/// file named otherwise (the name given to `export_handler!` applies).
+fn module_from_copy_name() -> Option<CString> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    let here = module_from_copy_name as fn() -> Option<CString>;
+    // SAFETY: dladdr only reads the address (a function of this library)
+    // and fills `info`, which is valid for writes.
+    let found = unsafe { libc::dladdr(here as *const c_void, info.as_mut_ptr()) };
+    if found == 0 {
+        return None;
+    }
+    // SAFETY: dladdr returned non-zero, so it filled `info`.
+    let info = unsafe { info.assume_init() };
+    if info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated path owned by the dynamic
+    // loader, valid while the library is loaded (the whole of this call).
+    let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes();
+    copy_module(path).and_then(|m| CString::new(m).ok())
+}
+
+/// `<unique>@<module>.so` -> `module`, for a module name that starts with a
+/// lowercase letter and is made of letters, digits, `_` and `-` (the plugin
+/// names modules after drivers, whose names are made of those).
+fn copy_module(path: &[u8]) -> Option<&[u8]> {
+    let file = path.rsplit(|b| *b == b'/').next()?;
+    let stem = file.strip_suffix(b".so")?;
+    let at = stem.iter().rposition(|b| *b == b'@')?;
+    let module = &stem[at + 1..];
+    let valid = module.first().is_some_and(u8::is_ascii_lowercase)
+        && module
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
+    valid.then_some(module)
+}
+
+/// The version of the interface between a handler library and the plugin;
+/// the plugin refuses a library built for another one.
+pub const LIBRARY_ABI: u32 = 2;
+
+/// `emqx-extension-sdk <ABI> <module>`: what `emqx_exhook_port --probe`
+/// prints for a handler library, for `export_handler!`.
+///
+/// `module` must end with a NUL byte (the macro appends it).
+pub fn library_info(module: &'static str) -> *const c_char {
+    static INFO: OnceLock<CString> = OnceLock::new();
+    let module = module.trim_end_matches('\0');
+    INFO.get_or_init(|| {
+        CString::new(format!("emqx-extension-sdk {LIBRARY_ABI} {module}")).unwrap_or_default()
+    })
+    .as_ptr()
 }
 
 type RawNif = unsafe extern "C" fn(*mut ErlNifEnv, c_int, *const ErlNifTerm) -> ErlNifTerm;
@@ -286,7 +348,7 @@ fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
     [
         func(c"hook_names", 0, Normal, raw_hook_names),
         func(c"driver_init", 3, DirtyIo, raw_driver_init),
-        func(c"driver_deinit", 1, DirtyIo, raw_driver_deinit),
+        func(c"driver_deinit", 2, DirtyIo, raw_driver_deinit),
         func(c"driver_call", 4, Normal, raw_driver_call),
         func(c"driver_call_dirty_cpu", 4, DirtyCpu, raw_driver_call),
         func(c"driver_call_dirty_io", 4, DirtyIo, raw_driver_call),
@@ -437,17 +499,24 @@ fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     Ok((atoms::ok(), driver, modes).encode(env))
 }
 
+/// `finish`: the queued calls are run (a reload: the new instance already
+/// takes new calls); `drain`: queued folds are answered `not_loaded` and
+/// queued notifications dropped (a disable). Either way the workers are
+/// gone before the handler's deinit runs.
 fn driver_deinit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
-    let [driver] = args else {
+    let [driver, how] = args else {
         return Err(rustler::Error::BadArg);
     };
     let driver: ResourceArc<Driver> = driver.decode()?;
+    let leftovers = if *how == atoms::finish().encode(env) {
+        Leftovers::Finish
+    } else {
+        Leftovers::Drain
+    };
     if !driver.live.swap(false, Ordering::AcqRel) {
         return Ok(atoms::already_stopped().encode(env));
     }
-    // Queued folds are answered `not_loaded`, queued notifications dropped,
-    // and the workers are gone before the handler's deinit runs.
-    driver.pool.stop();
+    driver.pool.stop(leftovers);
     match guarded(|| driver.core.handler.deinit()) {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(message) => Ok(error_term(env, &CallError::Panic(message))),
@@ -787,6 +856,40 @@ impl Work<Job> for Core {
                     });
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_module;
+
+    #[test]
+    fn a_private_copy_names_its_module_after_the_at_sign() {
+        let copy =
+            b"/var/lib/emqx/data/emqx_extension_hook/4242-17@emqx_extension_hook_nif_auth_1.so";
+        assert_eq!(
+            copy_module(copy),
+            Some(&b"emqx_extension_hook_nif_auth_1"[..])
+        );
+        assert_eq!(
+            copy_module(b"/tmp/1-2@emqx_extension_hook_nif_Auth-2_0.so"),
+            Some(&b"emqx_extension_hook_nif_Auth-2_0"[..])
+        );
+    }
+
+    #[test]
+    fn other_file_names_keep_the_built_in_module() {
+        for path in [
+            &b"/opt/handlers/libmy_auth.so"[..],
+            b"/tmp/x@.so",
+            b"/tmp/x@Upper.so",
+            b"/tmp/x@1abc.so",
+            b"/tmp/x@ab.c.so",
+            b"/tmp/x@abc.so.6",
+            b"/tmp/dir@abc/libx.so",
+        ] {
+            assert_eq!(copy_module(path), None, "{}", String::from_utf8_lossy(path));
         }
     }
 }

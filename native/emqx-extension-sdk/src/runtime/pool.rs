@@ -53,6 +53,17 @@ pub(crate) struct PoolConfig {
 
 struct Shared {
     stopping: AtomicBool,
+    /// While stopping: run what is queued (true) or drain it (false).
+    finish: AtomicBool,
+}
+
+/// What a stopping pool does with the jobs still queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leftovers {
+    /// Run them: the pool's owner is being replaced and must finish what it accepted.
+    Finish,
+    /// Hand them to [`Work::drain`].
+    Drain,
 }
 
 /// A fixed set of worker threads.
@@ -71,6 +82,7 @@ impl<J: Send + 'static> Pool<J> {
     ) -> std::io::Result<Pool<J>> {
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
+            finish: AtomicBool::new(false),
         });
         let (senders, workers) = on_own_thread(|| {
             let mut senders = Vec::with_capacity(config.workers);
@@ -124,10 +136,13 @@ impl<J: Send + 'static> Pool<J> {
 }
 
 impl<J> Pool<J> {
-    /// Refuses new jobs, lets the workers drain their queues (each job
-    /// left goes to [`Work::drain`]) and joins them. Waits for a job that
-    /// is running to finish. Idempotent.
-    pub(crate) fn stop(&self) {
+    /// Refuses new jobs, lets the workers empty their queues (each job left
+    /// is run or goes to [`Work::drain`], as `leftovers` says) and joins
+    /// them. Waits for a job that is running to finish. Idempotent.
+    pub(crate) fn stop(&self, leftovers: Leftovers) {
+        self.shared
+            .finish
+            .store(leftovers == Leftovers::Finish, Ordering::Release);
         self.shared.stopping.store(true, Ordering::Release);
         self.senders
             .write()
@@ -143,7 +158,7 @@ impl<J> Drop for Pool<J> {
     fn drop(&mut self) {
         // The workers run this library's code: they must be gone before
         // the VM may unload it.
-        self.stop();
+        self.stop(Leftovers::Drain);
     }
 }
 
@@ -206,11 +221,12 @@ fn worker_loop<J, W: Work<J> + ?Sized>(
     spin: Duration,
 ) {
     while let Some(job) = next_job(rx, spin) {
-        let stopping = shared.stopping.load(Ordering::Acquire);
+        let drain =
+            shared.stopping.load(Ordering::Acquire) && !shared.finish.load(Ordering::Acquire);
         // `work` catches handler panics itself; this only keeps the worker
         // alive should the runtime's own code panic.
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            if stopping {
+            if drain {
                 work.drain(job)
             } else {
                 work.run(job)
@@ -304,7 +320,7 @@ mod tests {
             }
         });
         wait_ran(&work, 16_000);
-        pool.stop();
+        pool.stop(Leftovers::Drain);
         let ran = work.ran.lock().unwrap();
         assert_eq!(ran.len(), 16_000);
         let mut last: std::collections::HashMap<u64, u64> = Default::default();
@@ -340,7 +356,7 @@ mod tests {
         for _ in 0..accepted {
             open.send(()).unwrap();
         }
-        pool.stop();
+        pool.stop(Leftovers::Drain);
         assert_eq!(
             work.ran.lock().unwrap().len() + work.drained.lock().unwrap().len(),
             4
@@ -364,7 +380,7 @@ mod tests {
                 }
             }
         });
-        pool.stop();
+        pool.stop(Leftovers::Drain);
         stopper.join().unwrap();
         let handled = work.ran.lock().unwrap().len() + work.drained.lock().unwrap().len();
         assert_eq!(handled, 10, "every queued job is run or drained");
@@ -373,7 +389,7 @@ mod tests {
             "jobs queued at stop are drained, not run"
         );
         assert!(matches!(pool.submit(0, (0, 0)), Err(Rejected::Closed(_))));
-        pool.stop();
+        pool.stop(Leftovers::Drain);
     }
 
     #[test]
@@ -383,7 +399,7 @@ mod tests {
         pool.submit(0, (0, u64::MAX)).unwrap();
         pool.submit(0, (0, 1)).unwrap();
         wait_ran(&work, 1);
-        pool.stop();
+        pool.stop(Leftovers::Drain);
         assert_eq!(*work.ran.lock().unwrap(), vec![(0, 1)]);
     }
 }

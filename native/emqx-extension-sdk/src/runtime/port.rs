@@ -18,7 +18,7 @@
 //! of corrupting the protocol.
 
 use super::dispatch::{client_term, dispatch};
-use super::pool::{Pool, PoolConfig, Work};
+use super::pool::{Leftovers, Pool, PoolConfig, Work};
 use super::{error_reply, guarded, mode_key, CallError, Factory};
 use crate::decode;
 use crate::hook::{Context, Hook, HookSpec};
@@ -59,7 +59,9 @@ pub fn serve(factory: Factory) -> i32 {
             }
         };
         if (&request).is(Key::deinit) {
-            pool.stop();
+            // Calls already read are run: the broker may have switched to
+            // another instance of the driver, and these were accepted here.
+            pool.stop(Leftovers::Finish);
             let _ = guarded(|| core.handler.deinit());
             core.send(&EtfBuild.atom(Key::deinit_ok));
             return 0;
@@ -69,7 +71,7 @@ pub fn serve(factory: Factory) -> i32 {
         }
     }
     // The VM went away or closed the port: stop as if disabled.
-    pool.stop();
+    pool.stop(Leftovers::Drain);
     let _ = guarded(|| core.handler.deinit());
     0
 }
