@@ -31,10 +31,8 @@
 
 -define(DRIVER, bench).
 %% The Port transport's driver: the same handler library, `pool_size' OS
-%% processes; its callbacks module (init_module) must differ from the NIF
-%% driver's.
+%% processes.
 -define(PORT_DRIVER, bench_port).
--define(PORT_MODULE, emqx_bench_handler_port).
 -define(PORT_PROCESSES, 2).
 %% The handler's probe (bench/handler: message.delivered on this topic).
 -define(COUNT_TOPIC, <<"$bench/connected">>).
@@ -242,7 +240,7 @@ use_mode(Handler, Mode) ->
 %% `?PORT_PROCESSES' OS processes. `mode' does not apply to port drivers;
 %% queue_capacity (each process's worker queues) as for the NIF driver.
 port_driver_opts(Handler) ->
-    [{path, Handler}, {transport, port}, {init_module, ?PORT_MODULE},
+    [{path, Handler}, {transport, port},
      {pool_size, ?PORT_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 65536}].
 
 %% Enables the port driver next to the NIF driver; its OS processes' pids
@@ -250,7 +248,7 @@ port_driver_opts(Handler) ->
 enable_port(Handler) ->
     ok = set_driver_env(?PORT_DRIVER, port_driver_opts(Handler)),
     ok = emqx_extension_hook:enable(?PORT_DRIVER),
-    {ok, #exhook_driver{transport = {port, T}, module = ?PORT_MODULE}} =
+    {ok, #exhook_driver{transport = {port, T}}} =
         emqx_extension_hook_drivers:lookup(?PORT_DRIVER),
     OsPids = emqx_extension_hook_port:os_pids(T),
     ?PORT_PROCESSES = length(OsPids),
@@ -303,7 +301,7 @@ port_callbacks(_Transport, #{point := Point}) ->
     case emqx_extension_hook:callbacks(?PORT_DRIVER) of
         {ok, Callbacks} ->
             case lists:keyfind(Point, 1, Callbacks) of
-                {Point, {?PORT_MODULE, _F, _X} = MFA} -> MFA;
+                {Point, {_M, _F, _X} = MFA} -> MFA;
                 false -> error({port_driver_lacks_hook, Point})
             end;
         {error, not_enabled} ->

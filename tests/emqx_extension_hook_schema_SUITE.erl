@@ -56,14 +56,18 @@ all() ->
      per_hook_mode_of_every_fold_hook_and_of_no_other,
      per_hook_mode_on_a_notification_hook_is_invalid_naming_the_key,
      invalid_mode_value_is_rejected,
-     transport_defaults_to_nif_and_is_always_emitted_after_path,
+     transport_defaults_to_nif_and_is_always_emitted_after_path_and_kind,
+     kind_defaults_from_the_name_and_java_defaults_to_port,
+     python3_path_defaults_to_data_extension,
+     optional_venv_java_and_jvm_args_are_emitted_when_set,
+     handler_settings_are_emitted_sorted_by_key,
      transport_port_is_emitted,
      invalid_transport_value_is_rejected,
      queue_capacity_defaults_to_1024_and_takes_a_custom_value,
      unset_driver_list_gives_empty_list,
      listed_driver_without_path_is_invalid_naming_it,
      configured_but_unlisted_driver_is_not_enabled,
-     init_module_text_becomes_atom,
+     init_module_stays_text,
      driver_names_split_on_commas_and_blanks,
      driver_listed_twice_is_invalid,
      non_positive_call_timeout_pool_size_or_queue_capacity_is_invalid,
@@ -85,7 +89,7 @@ schema_parses_as_cuttlefish_reads_it(_) ->
 
 every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     Mappings = [T || T <- schema(), element(1, T) =:= mapping],
-    ?assertEqual(10, length(Mappings)),
+    ?assertEqual(16, length(Mappings)),
     lists:foreach(
       fun(M) ->
               %% emqx/cuttlefish cuttlefish_schema:parse_schema/3 takes
@@ -98,7 +102,7 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
               [?assertMatch({_, _}, A) || A <- Attrs],
               DT = proplists:get_value(datatype, Attrs),
               ?assert(lists:member(DT, [string, integer, {duration, ms}, {enum, [ignore, deny]},
-                                        ?MODE_DT, ?TRANSPORT_DT]),
+                                        {enum, [true, false]}, ?MODE_DT, ?TRANSPORT_DT]),
                       {Var, DT}),
               case proplists:get_value(default, Attrs) of
                   undefined -> ok;
@@ -107,6 +111,12 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
       end, Mappings),
     Vars = lists:sort([V || {mapping, V, _, _} <- Mappings]),
     ?assertEqual(lists:sort(["exhook.drivers",
+                             "exhook.drivers.$name.kind",
+                             "exhook.drivers.$name.optional",
+                             "exhook.drivers.$name.venv",
+                             "exhook.drivers.$name.java",
+                             "exhook.drivers.$name.jvm_args",
+                             "exhook.drivers.$name.handler.$key",
                              "exhook.drivers.$name.path",
                              "exhook.drivers.$name.transport",
                              "exhook.drivers.$name.init_module",
@@ -120,9 +130,10 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     ?assertEqual([?MODE_DT, ?MODE_DT],
                  [proplists:get_value(datatype, A) || {mapping, V, _, A} <- Mappings,
                                                       lists:suffix(".mode", V)]),
-    %% Defaults as documented; path, init_module, the modes and the driver
-    %% list have none.
-    ?assertEqual(#{"exhook.drivers.$name.transport" => "nif",
+    %% Defaults as documented; path, kind, transport (its default depends on
+    %% the kind), init_module, the modes, the handler settings and the
+    %% driver list have none.
+    ?assertEqual(#{"exhook.drivers.$name.optional" => false,
                    "exhook.drivers.$name.call_timeout" => "5s",
                    "exhook.drivers.$name.pool_size" => 8,
                    "exhook.drivers.$name.queue_capacity" => 1024,
@@ -146,18 +157,22 @@ two_listed_drivers_come_out_in_listed_order(_) ->
             {["exhook", "drivers", "auth", "failed_action"], deny},
             {["exhook", "drivers"], "auth, audit"}],
     ?assertEqual({set, [{auth, [{path, "/x/libauth.so"},
+                                {kind, native},
                                 {transport, nif},
-                                {init_module, my_auth},
+                                {init_module, "my_auth"},
                                 {call_timeout, 2000},
                                 {pool_size, 4},
                                 {queue_capacity, 1024},
-                                {failed_action, deny}]},
+                                {failed_action, deny},
+                                {optional, false}]},
                         {audit, [{path, "/x/libaudit.so"},
+                                 {kind, native},
                                  {transport, nif},
                                  {call_timeout, 500},
                                  {pool_size, 2},
                                  {queue_capacity, 1024},
-                                 {failed_action, ignore}]}]},
+                                 {failed_action, ignore},
+                                 {optional, false}]}]},
                  translate(Conf)),
     %% The conf's key order does not matter, only the list's.
     ?assertMatch({set, [{audit, _}, {auth, _}]},
@@ -168,11 +183,13 @@ unset_keys_get_defaults_nif_5s_8_1024_deny_and_no_init_module_or_mode(_) ->
     Conf = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     Expected = {set, [{auth, [{path, "/x/libauth.so"},
+                              {kind, native},
                               {transport, nif},
                               {call_timeout, 5000},
                               {pool_size, 8},
                               {queue_capacity, 1024},
-                              {failed_action, deny}]}]},
+                              {failed_action, deny},
+                              {optional, false}]}]},
     ?assertEqual(Expected, translate(Conf)),
     ?assertEqual(Expected, translate(add_defaults(Conf))).
 
@@ -180,8 +197,8 @@ mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
     Raw = [{["exhook", "drivers"], "auth"},
            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     WithDefaults = add_defaults(Raw),
-    ?assertEqual(nif, proplists:get_value(["exhook", "drivers", "auth", "transport"],
-                                          WithDefaults)),
+    ?assertEqual(false, proplists:get_value(["exhook", "drivers", "auth", "optional"],
+                                            WithDefaults)),
     ?assertEqual(5000, proplists:get_value(["exhook", "drivers", "auth", "call_timeout"],
                                            WithDefaults)),
     ?assertEqual(8, proplists:get_value(["exhook", "drivers", "auth", "pool_size"],
@@ -191,8 +208,8 @@ mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
     ?assertEqual(deny, proplists:get_value(["exhook", "drivers", "auth", "failed_action"],
                                            WithDefaults)),
     %% No default for either mode: absent means the handler decides.
-    ?assertEqual(lists:sort(["call_timeout", "failed_action", "path", "pool_size",
-                             "queue_capacity", "transport"]),
+    ?assertEqual(lists:sort(["call_timeout", "failed_action", "optional", "path", "pool_size",
+                             "queue_capacity"]),
                  lists:sort([K || {["exhook", "drivers", "auth" | K0], _} <- WithDefaults,
                                   K <- [string:join(K0, ".")]])),
     ?assertEqual(translate(Raw), translate(WithDefaults)).
@@ -252,9 +269,10 @@ two_variable_mapping_has_no_default_and_adds_none(_) ->
     %% cuttlefish_variable:replace_match/2 replaces every `$' word with the
     %% one name found: a default here would be added as
     %% exhook.drivers.auth.hook.auth.mode, a key nobody set.
-    [{mapping, _, _, Attrs}] = [M || {mapping, "exhook.drivers.$name.hook.$hook.mode", _, _} = M
-                                         <- schema()],
-    ?assertEqual(undefined, proplists:get_value(default, Attrs)),
+    [?assertEqual(undefined, proplists:get_value(default, Attrs), Var)
+     || {mapping, Var, _, Attrs} <- schema(),
+        Var =:= "exhook.drivers.$name.hook.$hook.mode" orelse
+            Var =:= "exhook.drivers.$name.handler.$key"],
     ?assertEqual(["exhook", "drivers", "auth", "hook", "auth", "mode"],
                  replace_match(["exhook", "drivers", "$name", "hook", "$hook", "mode"], "auth")),
     %% Every fuzzy mapping has the one prefix `exhook.drivers' then $name,
@@ -264,7 +282,7 @@ two_variable_mapping_has_no_default_and_adds_none(_) ->
     %% A driver with only a per-hook mode set still gets the defaults of
     %% its other keys, and nothing else.
     Conf = [{["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"], inline}],
-    ?assertEqual(lists:sort(Conf ++ [{["exhook", "drivers", "auth", "transport"], nif},
+    ?assertEqual(lists:sort(Conf ++ [{["exhook", "drivers", "auth", "optional"], false},
                                      {["exhook", "drivers", "auth", "call_timeout"], 5000},
                                      {["exhook", "drivers", "auth", "pool_size"], 8},
                                      {["exhook", "drivers", "auth", "queue_capacity"], 1024},
@@ -304,11 +322,13 @@ per_hook_modes_are_emitted_sorted_by_hook(_) ->
             {["exhook", "drivers", "spare", "hook", "session_created", "mode"], "inline"}],
     {set, [{auth, Auth}, {audit, Audit}]} = translate(add_defaults(convert_conf(Text))),
     ?assertEqual([{path, "/x/libauth.so"},
+                  {kind, native},
                   {transport, nif},
                   {call_timeout, 5000},
                   {pool_size, 8},
                   {queue_capacity, 1024},
                   {failed_action, deny},
+                  {optional, false},
                   {mode, dirty_io},
                   {modes, [{client_authenticate, dirty_cpu},
                            {client_check_acl, inline},
@@ -399,14 +419,14 @@ invalid_mode_value_is_rejected(_) ->
        {["exhook", "drivers", "auth", "hook", "client_connect", "mode"],
         "exhook.drivers.auth.hook.client_connect.mode"}]).
 
-transport_defaults_to_nif_and_is_always_emitted_after_path(_) ->
+transport_defaults_to_nif_and_is_always_emitted_after_path_and_kind(_) ->
     Base = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     %% Unset, with or without cuttlefish's defaults added, or set to nif
-    %% (as conf text through the enum datatype): always there, second.
+    %% (as conf text through the enum datatype): always there, third.
     [begin
          {set, [{auth, Opts}]} = translate(Conf),
-         ?assertMatch([{path, _}, {transport, nif} | _], Opts, Conf),
+         ?assertMatch([{path, _}, {kind, native}, {transport, nif} | _], Opts, Conf),
          ?assertEqual([{transport, nif}], [KV || {transport, _} = KV <- Opts])
      end || Conf <- [Base,
                      add_defaults(Base),
@@ -416,8 +436,8 @@ transport_defaults_to_nif_and_is_always_emitted_after_path(_) ->
     %% Before init_module when that is set; the other keys keep their order.
     {set, [{auth, WithModule}]} =
         translate([{["exhook", "drivers", "auth", "init_module"], "auth"} | Base]),
-    ?assertEqual([path, transport, init_module, call_timeout, pool_size, queue_capacity,
-                  failed_action],
+    ?assertEqual([path, kind, transport, init_module, call_timeout, pool_size, queue_capacity,
+                  failed_action, optional],
                  [K || {K, _} <- WithModule]).
 
 transport_port_is_emitted(_) ->
@@ -428,11 +448,13 @@ transport_port_is_emitted(_) ->
             {["exhook", "drivers", "audit", "path"], "/x/libaudit.so"}],
     {set, [{auth, Auth}, {audit, Audit}]} = translate(add_defaults(convert_conf(Text))),
     ?assertEqual([{path, "/x/libauth.so"},
+                  {kind, native},
                   {transport, port},
                   {call_timeout, 5000},
                   {pool_size, 2},
                   {queue_capacity, 1024},
-                  {failed_action, deny}], Auth),
+                  {failed_action, deny},
+                  {optional, false}], Auth),
     %% Another driver's transport is its own.
     ?assertEqual(nif, proplists:get_value(transport, Audit)),
     %% path may name any executable speaking the protocol: the schema
@@ -442,8 +464,8 @@ transport_port_is_emitted(_) ->
                                  lists:keystore(["exhook", "drivers", "auth", "path"], 1, Text,
                                                 {["exhook", "drivers", "auth", "path"],
                                                  "/opt/handlers/auth-port"})))),
-    ?assertEqual([{path, "/opt/handlers/auth-port"}, {transport, port}],
-                 lists:sublist(Exe, 2)),
+    ?assertEqual([{path, "/opt/handlers/auth-port"}, {kind, native}, {transport, port}],
+                 lists:sublist(Exe, 3)),
     %% The modes are ignored with port by the plugin, not dropped here:
     %% the env is what the conf says.
     {set, [{auth, WithModes}, _]} =
@@ -507,12 +529,75 @@ configured_but_unlisted_driver_is_not_enabled(_) ->
     %% Configured, nothing listed: nothing enabled.
     ?assertEqual({set, []}, translate(add_defaults(tl(Conf)))).
 
-init_module_text_becomes_atom(_) ->
+%% A Python module or Java class name is no Erlang module: the text stays
+%% text, and no atom is made of it.
+init_module_stays_text(_) ->
     Conf = [{["exhook", "drivers"], "custom"},
             {["exhook", "drivers", "custom", "path"], "priv/libemqx_example_custom_hook.so"},
             {["exhook", "drivers", "custom", "init_module"], "emqx_example_custom_hook"}],
     {set, [{custom, Opts}]} = translate(Conf),
-    ?assertEqual(emqx_example_custom_hook, proplists:get_value(init_module, Opts)).
+    ?assertEqual("emqx_example_custom_hook", proplists:get_value(init_module, Opts)).
+
+kind_defaults_from_the_name_and_java_defaults_to_port(_) ->
+    Conf = [{["exhook", "drivers"], "python3, java, auth, py"},
+            {["exhook", "drivers", "python3", "path"], "data/extension/"},
+            {["exhook", "drivers", "java", "path"], "data/java/"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"},
+            {["exhook", "drivers", "py", "path"], "data/py/"},
+            {["exhook", "drivers", "py", "kind"], "python3"}],
+    {set, [{python3, Py}, {java, Java}, {auth, Auth}, {py, Py2}]} = translate(add_defaults(Conf)),
+    ?assertEqual({python3, nif}, {proplists:get_value(kind, Py), proplists:get_value(transport, Py)}),
+    ?assertEqual({java, port}, {proplists:get_value(kind, Java),
+                                proplists:get_value(transport, Java)}),
+    ?assertEqual({native, nif}, {proplists:get_value(kind, Auth),
+                                 proplists:get_value(transport, Auth)}),
+    ?assertEqual(python3, proplists:get_value(kind, Py2)),
+    %% python2 (by name or key) and unknown kinds reach the plugin, which
+    %% says why it refuses them when it starts.
+    {set, [{python2, Py2Env}]} = translate([{["exhook", "drivers"], "python2"},
+                                            {["exhook", "drivers", "python2", "path"], "d/"}]),
+    ?assertEqual(native, proplists:get_value(kind, Py2Env)),
+    {set, [{x, XEnv}]} = translate([{["exhook", "drivers"], "x"},
+                                    {["exhook", "drivers", "x", "path"], "d/"},
+                                    {["exhook", "drivers", "x", "kind"], "python2"}]),
+    ?assertEqual("python2", proplists:get_value(kind, XEnv)).
+
+python3_path_defaults_to_data_extension(_) ->
+    {set, [{python3, Opts}]} = translate([{["exhook", "drivers"], "python3"},
+                                          {["exhook", "drivers", "python3", "init_module"],
+                                           "hooks"}]),
+    ?assertEqual("data/extension/", proplists:get_value(path, Opts)),
+    ?assertEqual("hooks", proplists:get_value(init_module, Opts)).
+
+optional_venv_java_and_jvm_args_are_emitted_when_set(_) ->
+    Base = [{["exhook", "drivers"], "py"},
+            {["exhook", "drivers", "py", "path"], "data/py/"},
+            {["exhook", "drivers", "py", "kind"], "python3"}],
+    {set, [{py, Plain}]} = translate(add_defaults(Base)),
+    ?assertEqual([], [K || {K, _} <- Plain, lists:member(K, [venv, java, jvm_args])]),
+    {set, [{py, Set}]} =
+        translate(add_defaults(convert_conf(
+                                 Base ++ [{["exhook", "drivers", "py", "venv"], "/opt/venv"},
+                                          {["exhook", "drivers", "py", "optional"], "true"},
+                                          {["exhook", "drivers", "py", "java"], "/usr/bin/java"},
+                                          {["exhook", "drivers", "py", "jvm_args"], "-Xmx64m"}]))),
+    ?assertEqual({"/opt/venv", true, "/usr/bin/java", "-Xmx64m"},
+                 {proplists:get_value(venv, Set), proplists:get_value(optional, Set),
+                  proplists:get_value(java, Set), proplists:get_value(jvm_args, Set)}).
+
+handler_settings_are_emitted_sorted_by_key(_) ->
+    Text = [{["exhook", "drivers"], "db, other"},
+            {["exhook", "drivers", "db", "path"], "/x/libdb.so"},
+            {["exhook", "drivers", "db", "handler", "database_url"], "postgres://u@h/db"},
+            {["exhook", "drivers", "db", "handler", "acl_refresh"], "5s"},
+            {["exhook", "drivers", "other", "path"], "/x/libother.so"},
+            {["exhook", "drivers", "spare", "handler", "x"], "y"}],
+    {set, [{db, Db}, {other, Other}]} = translate(add_defaults(convert_conf(Text))),
+    ?assertEqual([{"acl_refresh", "5s"}, {"database_url", "postgres://u@h/db"}],
+                 proplists:get_value(handler, Db)),
+    ?assertEqual(undefined, proplists:get_value(handler, Other)),
+    {ok, {mapping, Var, _, _}} = find_mapping(["exhook", "drivers", "db", "handler", "x"]),
+    ?assertEqual("exhook.drivers.$name.handler.$key", Var).
 
 driver_names_split_on_commas_and_blanks(_) ->
     Conf = [{["exhook", "drivers", N, "path"], "/x/" ++ N ++ ".so"} || N <- ["a", "b", "c"]],
@@ -546,8 +631,8 @@ every_driver_key_of_conf_file_has_a_mapping(_) ->
     %% The file documents the list and every key of a driver, the
     %% per-hook mode included.
     ?assert(lists:member(["exhook", "drivers"], DriverKeys)),
-    ?assertEqual(["call_timeout", "failed_action", "init_module", "mode", "path", "pool_size",
-                  "queue_capacity", "transport"],
+    ?assertEqual(["call_timeout", "failed_action", "init_module", "kind", "mode", "optional",
+                  "path", "pool_size", "queue_capacity", "transport"],
                  lists:usort([Key || ["exhook", "drivers", "custom", Key] <- DriverKeys])),
     ?assertEqual([["exhook", "drivers", "custom", "hook", "client_check_acl", "mode"]],
                  [K || ["exhook", "drivers", "custom", "hook" | _] = K <- DriverKeys]),
@@ -571,21 +656,25 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
     {set, Env} = translate(Conf),
     ?assertEqual([{gatekeeper, [{path, "etc/plugins/emqx_extension_hook/priv/"
                                        "libemqx_example_gatekeeper.so"},
+                                {kind, native},
                                 {transport, nif},
-                                {init_module, emqx_example_gatekeeper},
+                                {init_module, "emqx_example_gatekeeper"},
                                 {call_timeout, 500},
                                 {pool_size, 8},
                                 {queue_capacity, 256},
                                 {failed_action, ignore},
+                                {optional, false},
                                 {mode, inline}]},
                   {custom, [{path, "etc/plugins/emqx_extension_hook/priv/"
                                    "libemqx_example_custom_hook.so"},
+                            {kind, native},
                             {transport, nif},
-                            {init_module, emqx_example_custom_hook},
+                            {init_module, "emqx_example_custom_hook"},
                             {call_timeout, 5000},
                             {pool_size, 8},
                             {queue_capacity, 1024},
                             {failed_action, deny},
+                            {optional, false},
                             {mode, pool},
                             {modes, [{client_check_acl, inline}]}]}], Env),
     %% The example of transport = port: driver `sandboxed', the same
@@ -595,16 +684,33 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                                               Examples ++ [{["exhook", "drivers"], "sandboxed"}]))),
     ?assertEqual([{sandboxed, [{path, "etc/plugins/emqx_extension_hook/priv/"
                                       "libemqx_example_custom_hook.so"},
+                               {kind, native},
                                {transport, port},
-                               {init_module, emqx_example_custom_hook},
+                               {init_module, "emqx_example_custom_hook"},
                                {call_timeout, 1000},
                                {pool_size, 2},
                                {queue_capacity, 1024},
-                               {failed_action, deny}]}], PortEnv),
+                               {failed_action, deny},
+                               {optional, false}]}], PortEnv),
+    %% The seed article's three lines, and the Java example.
+    ?assert(lists:member({["exhook", "drivers"], "python3"}, Examples)),
+    {set, [{python3, PyEnv}]} =
+        translate(add_defaults(convert_conf(Examples ++ [{["exhook", "drivers"], "python3"}]))),
+    ?assertEqual({"data/extension/", python3, nif, "hooks", "data/extension/venv"},
+                 {proplists:get_value(path, PyEnv), proplists:get_value(kind, PyEnv),
+                  proplists:get_value(transport, PyEnv), proplists:get_value(init_module, PyEnv),
+                  proplists:get_value(venv, PyEnv)}),
+    {set, [{java, JavaEnv}]} =
+        translate(add_defaults(convert_conf(Examples ++ [{["exhook", "drivers"], "java"}]))),
+    ?assertEqual({java, port, "Main", 2, "-Xmx256m"},
+                 {proplists:get_value(kind, JavaEnv), proplists:get_value(transport, JavaEnv),
+                  proplists:get_value(init_module, JavaEnv), proplists:get_value(pool_size, JavaEnv),
+                  proplists:get_value(jvm_args, JavaEnv)}),
     %% The consumer of the env takes it as it is.
     lists:foldl(
-      fun({_Name, Raw}, Pos) ->
-              {ok, Opts} = emqx_extension_hook_config:parse(Raw, Pos),
+      fun({Name, Raw}, Pos) ->
+              {ok, Opts} = emqx_extension_hook_config:parse(atom_to_binary(Name, utf8), Raw, Pos),
+              ?assertEqual(proplists:get_value(kind, Raw), maps:get(kind, Opts)),
               ?assertEqual(proplists:get_value(transport, Raw), maps:get(transport, Opts)),
               ?assertEqual(proplists:get_value(init_module, Raw), maps:get(init_module, Opts)),
               ?assertEqual(proplists:get_value(call_timeout, Raw), maps:get(call_timeout, Opts)),
@@ -614,7 +720,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
               ?assertEqual(length(proplists:get_value(modes, Raw, [])),
                            maps:size(maps:get(modes, Opts, #{}))),
               Pos + 1
-      end, 0, Env ++ PortEnv),
+      end, 0, Env ++ PortEnv ++ [{python3, PyEnv}]),
     %% The paths name the example libraries of priv/ (built by `make
     %% native') where the plugin directory puts them in a release.
     [begin

@@ -73,10 +73,16 @@ await_recorded(File, N, Tries) ->
 points_with_callbacks() ->
     [P || #{point := P} <- emqx_extension_hook_hooks:all(), emqx_hooks:lookup(P) =/= []].
 
-%% True when `Module' holds no driver's library any more: it is not loaded,
-%% or it is the stub a disabled driver leaves (its NIF stubs never
-%% replaced), and no old code of it is left to purge.
-library_released(Module) ->
+%% True when native driver `Driver' holds no library any more: neither of
+%% its two module slots is loaded, or each is the stub a stopped instance
+%% leaves (its NIF stubs never replaced), and no old code of them is left
+%% to purge.
+library_released(Driver) ->
+    Name = atom_to_binary(Driver, utf8),
+    lists:all(fun(Slot) -> module_released(emqx_extension_hook_driver:nif_module(Name, Slot)) end,
+              [0, 1]).
+
+module_released(Module) ->
     Current = case code:is_loaded(Module) of
                   false -> true;
                   _ -> try Module:hook_names() of _ -> false
@@ -86,11 +92,11 @@ library_released(Module) ->
     Current andalso not erlang:check_old_code(Module).
 
 %% The private library copies this VM has mapped (see
-%% emqx_extension_hook_driver: one file per enable).
+%% emqx_extension_hook_library: one file per instance).
 mapped_library_copies() ->
     {ok, Maps} = file:read_file("/proc/self/maps"),
     Lines = binary:split(Maps, <<"\n">>, [global]),
-    Pattern = "(/\\S*/emqx_extension_hook/" ++ os:getpid() ++ "-\\S+)",
+    Pattern = "(/\\S*/emqx_extension_hook[^/]*/" ++ os:getpid() ++ "-\\S+)",
     lists:usort([Path || L <- Lines,
                          {match, [Path]} <- [re:run(L, Pattern, [{capture, all_but_first, binary}])]]).
 

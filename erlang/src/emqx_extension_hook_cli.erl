@@ -20,7 +20,7 @@ cli(_) ->
       [{"exhook drivers list", "List the configured drivers and their hooks"},
        {"exhook drivers enable <Name>", "Enable a driver"},
        {"exhook drivers disable <Name>", "Disable a driver"},
-       {"exhook drivers reload <Name>", "Disable and enable a driver (picks up a rebuilt library)"},
+       {"exhook drivers reload <Name>", "Replace a driver by a new instance from its config (picks up a rebuilt library), losing no call"},
        {"exhook drivers stats", "Calls, failures, timeouts, queue depth and latency by driver and hook"}]).
 
 print_stats(#{name := Name, transport := Transport, queue_depth := Depth,
@@ -36,15 +36,23 @@ print_stats(#{name := Name, transport := Transport, queue_depth := Depth,
     ok.
 
 print_driver(#{name := Name, enabled := Enabled, hooks := Hooks} = Info) ->
-    State = case {Enabled, Info} of
-                {true, _} -> "enabled";
-                {false, #{error := Reason}} -> io_lib:format("invalid: ~0p", [Reason]);
-                {false, _} -> "disabled"
+    State = case Enabled of
+                true -> "enabled";
+                false -> "disabled"
             end,
     emqx_extension_hook_emqx:print("Driver(~ts, ~ts, path=~ts, hooks=~0p)~n",
-                                   [Name, State, maps:get(path, Info, ""), Hooks]).
+                                   [Name, State, maps:get(path, Info, ""), Hooks]),
+    case Info of
+        #{error := Reason} ->
+            emqx_extension_hook_emqx:print("  error: ~ts~n",
+                                           [emqx_extension_hook_errors:text(Name, Reason)]);
+        _ ->
+            ok
+    end.
 
 result(Name, Done, ok) ->
     emqx_extension_hook_emqx:print("Driver ~ts ~ts~n", [Name, Done]);
 result(Name, _Done, {error, Reason}) ->
-    emqx_extension_hook_emqx:print("Driver ~ts: error ~0p~n", [Name, Reason]).
+    Bin = unicode:characters_to_binary(Name),
+    emqx_extension_hook_emqx:print("Driver ~ts: ~ts~n",
+                                   [Name, emqx_extension_hook_errors:text(Bin, Reason)]).

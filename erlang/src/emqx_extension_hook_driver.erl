@@ -1,55 +1,104 @@
-%% @doc Loads and unloads one driver: its NIF library, bound to a stub
-%% module of the library's name, and the handler the library builds.
+%% @doc Starts and stops one instance of a driver: its handler, where it
+%% runs, and the record every call to it carries (`#exhook_driver{}').
 %%
-%% The library is loaded from a private copy, so that a rebuilt library at
-%% the configured path is picked up by the next enable, and is never
-%% written over while the VM has it mapped.
+%% A native driver on the NIF transport is loaded from a private copy of
+%% its library into a module of its own, one of two per driver (`slot' 0
+%% and 1): a reload loads the new library into the other one while the old
+%% instance still answers. A python3 driver runs in the plugin's Python
+%% library, loaded once into `emqx_extension_hook_python' and never
+%% unloaded (one interpreter per VM); each instance is a driver state of
+%% that library. On the Port transport, an instance is a set of OS
+%% processes.
 -module(emqx_extension_hook_driver).
 
 -include("emqx_extension_hook.hrl").
 
--export([load/2, unload/1]).
+-export([start/3, stop/2, hooks/1, nif_module/2]).
 
-%% How long an unload waits for calls still running in the old module
-%% before leaving it for the next purge.
+-type slot() :: 0 | 1.
+-export_type([slot/0]).
+
+%% How long a stop waits for calls still running in the old module before
+%% leaving it for the next purge.
 -define(PURGE_POLL_MS, 20).
+-define(PYTHON_MODULE, emqx_extension_hook_python).
 
-%% @doc Loads driver `Name': the hooks it implements, and the record every
-%% broker callback of the driver carries.
--spec load(binary(), emqx_extension_hook_config:opts()) ->
-          {ok, #exhook_driver{}, [emqx_extension_hook_hooks:hook()]} | {error, term()}.
-load(Name, #{init_module := Module, transport := Transport} = Opts) ->
-    case ensure_free(Module) of
-        ok ->
-            Result = try
-                         case Transport of
-                             nif -> load_library(Name, Module, Opts);
-                             port -> start_processes(Name, Module, Opts)
-                         end
-                     catch Class:Reason:Stack -> {error, {Class, Reason, Stack}}
-                     end,
-            element(1, Result) =:= error andalso discard(Module),
-            Result;
+%% @doc Starts an instance of driver `Name' with options `Opts'; `Slot'
+%% picks the module a native library is loaded into.
+-spec start(binary(), emqx_extension_hook_config:opts(), slot()) ->
+          {ok, #exhook_driver{}} | {error, term()}.
+start(Name, #{kind := java} = Opts, _Slot) ->
+    start_processes(Name, Opts);
+start(Name, #{transport := port} = Opts, _Slot) ->
+    maybe_steps([fun() -> checked_library(Opts) end], fun() -> start_processes(Name, Opts) end);
+start(Name, #{kind := python3} = Opts, _Slot) ->
+    maybe_steps([fun() -> ensure_python_library(Opts) end],
+                fun() -> init_handler(Name, ?PYTHON_MODULE, Opts) end);
+start(Name, #{kind := native} = Opts, Slot) ->
+    Module = nif_module(Name, Slot),
+    Result = try load_native(Name, Module, Opts)
+             catch Class:Reason:Stack -> {error, {Class, Reason, Stack}}
+             end,
+    element(1, Result) =:= error andalso emqx_extension_hook_stub:is_stub(Module)
+        andalso retire(Module, 0),
+    Result.
+
+%% @doc Stops an instance: `finish' lets it run the calls it has queued
+%% (a reload), `drain' answers them with the failure policy (a disable);
+%% then its handler's `deinit' runs, once. The broker callbacks must no
+%% longer lead to it.
+-spec stop(#exhook_driver{}, finish | drain) -> ok.
+stop(#exhook_driver{transport = {port, Transport}}, _How) ->
+    emqx_extension_hook_port:stop(Transport);
+stop(#exhook_driver{name = Name, module = M, resource = R, call_timeout = T}, How) ->
+    case catch M:driver_deinit(R, How) of
+        ok -> ok;
+        already_stopped -> ok;
+        Other -> logger:warning("exhook driver ~ts: deinit: ~0p", [Name, Other])
+    end,
+    M =/= ?PYTHON_MODULE andalso retire(M, T + 1000),
+    ok.
+
+%% @doc The hooks an instance's handler implements.
+-spec hooks(#exhook_driver{}) -> [emqx_extension_hook_hooks:hook()].
+hooks(#exhook_driver{modes = Modes}) ->
+    [H || H = #{index := I} <- emqx_extension_hook_hooks:all(), element(I + 1, Modes) =/= none].
+
+%% @doc The module slot `Slot' of native driver `Name' is loaded into.
+-spec nif_module(binary(), slot()) -> module().
+nif_module(Name, Slot) ->
+    binary_to_atom(<<"emqx_extension_hook_nif_", Name/binary, "_", (integer_to_binary(Slot))/binary>>,
+                   utf8).
+
+%%--------------------------------------------------------------------
+%% Native libraries
+
+load_native(Name, Module, #{library := Library} = Opts) ->
+    maybe_steps(
+      [fun() -> checked_library(Opts) end,
+       fun() -> ensure_free(Module) end,
+       fun() -> load_stub(Module) end,
+       fun() -> load_copy(Module, Library) end,
+       fun() -> check_hook_table(Module) end],
+      fun() -> init_handler(Name, Module, Opts) end).
+
+%% The library is a handler library built for this plugin, and the one
+%% the config means when it names the module it was built with.
+checked_library(#{kind := Kind, library := Library, init_module := Expected}) ->
+    case emqx_extension_hook_library:probe(Library) of
+        {ok, _BuiltFor} when Kind =/= native; Expected =:= undefined ->
+            ok;
+        {ok, BuiltFor} ->
+            case unicode:characters_to_binary(Expected) of
+                BuiltFor -> ok;
+                _ -> {error, {init_module_mismatch, Library, BuiltFor, Expected}}
+            end;
         {error, _} = E ->
             E
     end.
 
-%% @doc Stops the handler (its `deinit' runs once) and retires its module;
-%% the broker callbacks must already be unhooked.
--spec unload(#exhook_driver{}) -> ok.
-unload(#exhook_driver{transport = {port, Transport}, module = M, call_timeout = T}) ->
-    emqx_extension_hook_port:stop(Transport),
-    retire(M, T + 1000);
-unload(#exhook_driver{name = Name, module = M, resource = R, call_timeout = T}) ->
-    case catch M:driver_deinit(R) of
-        ok -> ok;
-        Other -> logger:warning("exhook driver ~ts: deinit: ~0p", [Name, Other])
-    end,
-    retire(M, T + 1000).
-
-%% Free for a new driver: not loaded, or a stub a disabled driver left (the
-%% registry refuses a module that an enabled driver uses), with no old
-%% code still running.
+%% Free for a new instance: not loaded, or a stub a stopped instance left,
+%% with no old code still running.
 ensure_free(Module) ->
     case code:is_loaded(Module) =:= false orelse emqx_extension_hook_stub:is_stub(Module) of
         true ->
@@ -58,18 +107,11 @@ ensure_free(Module) ->
                 false -> {error, {module_busy, Module}}
             end;
         false ->
-            {error, {init_module_in_use, Module}}
+            {error, {module_in_use, Module}}
     end.
 
-load_library(Name, Module, #{path := Path, settings := Settings} = Opts) ->
-    maybe_steps(
-      [fun() -> load_stub(Module) end,
-       fun() -> load_nif_copy(Module, Path) end,
-       fun() -> check_hook_table(Module) end],
-      fun() -> init_handler(Name, Module, Settings, Opts) end).
-
-%% The stub a disabled driver left, if any, is now old code; nothing
-%% should run in it, and if something does, the next unload purges it.
+%% The stub a stopped instance left, if any, is now old code; nothing
+%% should run in it, and if something does, the next stop purges it.
 load_stub(Module) ->
     case emqx_extension_hook_stub:load(Module) of
         ok ->
@@ -79,58 +121,19 @@ load_stub(Module) ->
             E
     end.
 
-maybe_steps([], Last) -> Last();
-maybe_steps([Step | Rest], Last) ->
-    case Step() of
-        ok -> maybe_steps(Rest, Last);
-        {error, _} = E -> E
-    end.
-
-load_nif_copy(Module, Path) ->
-    case private_copy(Path) of
+load_copy(Module, Library) ->
+    case emqx_extension_hook_library:private_copy(Library, Module) of
         {ok, Copy} ->
             Result = Module:'$load_nif'(filename:rootname(Copy)),
             _ = file:delete(Copy),
             case Result of
                 ok -> ok;
-                {error, {_Kind, Text}} -> {error, {load_nif, Path, Text}};
-                {error, Reason} -> {error, {load_nif, Path, Reason}}
+                {error, {_Kind, Text}} -> {error, {load_nif, Library, Text}};
+                {error, Reason} -> {error, {load_nif, Library, Reason}}
             end;
         {error, _} = E ->
             E
     end.
-
-%% A fresh file each time: dlopen() of a path it has open returns the old
-%% mapping, and a copy is never written over while mapped.
-private_copy(Path) ->
-    Dir = filename:join(tmp_dir(), "emqx_extension_hook"),
-    Copy = filename:join(Dir, unique_name(Path)),
-    maybe_steps(
-      [fun() -> filelib:ensure_dir(Copy) end],
-      fun() ->
-              case file:read_file(Path) of
-                  {ok, Bin} ->
-                      case file:write_file(Copy, Bin, [exclusive, raw]) of
-                          ok -> {ok, Copy};
-                          {error, Reason} -> {error, {copy_library, Copy, Reason}}
-                      end;
-                  {error, Reason} ->
-                      {error, {read_library, Path, Reason}}
-              end
-      end).
-
-tmp_dir() ->
-    case os:getenv("TMPDIR") of
-        false -> "/tmp";
-        "" -> "/tmp";
-        Dir -> Dir
-    end.
-
-%% Unique on this machine (OS pid, then a VM-unique integer); the exclusive
-%% create above refuses a file someone else put there.
-unique_name(Path) ->
-    Ext = case filename:extension(Path) of "" -> ".so"; E -> E end,
-    lists:flatten([os:getpid(), "-", integer_to_list(erlang:unique_integer([positive])), Ext]).
 
 check_hook_table(Module) ->
     Expected = [atom_to_binary(P, utf8) || #{point := P} <- emqx_extension_hook_hooks:all()],
@@ -139,85 +142,123 @@ check_hook_table(Module) ->
         Other -> {error, {sdk_hook_table_mismatch, Other}}
     end.
 
-%% The Port transport: the stub module holds the broker callbacks only.
-start_processes(Name, Module, #{path := Path, call_timeout := T, failed_action := FA} = Opts) ->
-    maybe_steps(
-      [fun() -> load_stub(Module) end],
-      fun() ->
-              case emqx_extension_hook_port:start(Name, Path, Opts) of
-                  {ok, Transport, Declared} ->
-                      Hooks = declared_hooks(Declared),
-                      Driver = #exhook_driver{name = Name, module = Module,
-                                              transport = {port, Transport},
-                                              call_timeout = T, failed_action = FA,
-                                              modes = modes(Hooks, Opts),
-                                              metrics = emqx_extension_hook_emqx:ensure_metrics(Name)},
-                      {ok, Driver, [H || {H, _} <- Hooks]};
-                  {error, _} = E ->
-                      E
-              end
-      end).
+%%--------------------------------------------------------------------
+%% The Python library: loaded once, shared by every python3 driver
 
-declared_hooks(Declared) ->
-    [{H, M} || {N, M} <- Declared, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]].
+ensure_python_library(#{library := Library} = Opts) ->
+    case emqx_extension_hook_stub:is_stub(?PYTHON_MODULE)
+        andalso emqx_extension_hook_stub:has_library(?PYTHON_MODULE) of
+        true ->
+            ok;
+        false ->
+            maybe_steps(
+              [fun() -> checked_library(Opts) end,
+               fun() -> ensure_free(?PYTHON_MODULE) end,
+               fun() -> load_stub(?PYTHON_MODULE) end],
+              fun() ->
+                      case ?PYTHON_MODULE:'$load_nif'(filename:rootname(Library)) of
+                          ok -> check_hook_table(?PYTHON_MODULE);
+                          {error, {_Kind, Text}} -> {error, {load_nif, Library, Text}};
+                          {error, Reason} -> {error, {load_nif, Library, Reason}}
+                      end
+              end)
+    end.
 
-init_handler(Name, Module, Settings, #{call_timeout := T, failed_action := FA} = Opts) ->
+%%--------------------------------------------------------------------
+%% The handler
+
+init_handler(Name, Module, #{call_timeout := T, failed_action := FA, settings := Settings} = Opts) ->
     NifOpts = #{pool_size => maps:get(pool_size, Opts),
                 queue_capacity => maps:get(queue_capacity, Opts),
                 reporter => whereis(emqx_extension_hook_reporter)},
     case Module:driver_init(Name, Settings, NifOpts) of
         {ok, Resource, Declared} ->
-            Hooks = declared_hooks(Declared),
-            Driver = #exhook_driver{name = Name, module = Module, resource = Resource,
-                                    call_timeout = T, failed_action = FA,
-                                    modes = modes(Hooks, Opts),
-                                    metrics = emqx_extension_hook_emqx:ensure_metrics(Name)},
-            {ok, Driver, [H || {H, _} <- Hooks]};
+            {ok, #exhook_driver{name = Name, key = emqx_extension_hook_handler:key(Name),
+                                instance = erlang:unique_integer([positive]),
+                                kind = maps:get(kind, Opts), module = Module, resource = Resource,
+                                call_timeout = T, failed_action = FA,
+                                modes = modes(declared_hooks(Declared), Opts),
+                                metrics = emqx_extension_hook_emqx:ensure_metrics(Name)}};
         {error, {init_failed, Message}} ->
             {error, {init_failed, Message}};
         {error, Reason} ->
             {error, {init_failed, Reason}}
     end.
 
-%% Where each hook runs: notifications are cast to the workers; a fold
-%% hook runs where the config says (for that hook, else for the driver),
-%% else where the handler declared.
+%% The Port transport: the handler's OS processes.
+start_processes(Name, #{call_timeout := T, failed_action := FA} = Opts) ->
+    case command(Opts) of
+        {ok, Exe, Args} ->
+            case emqx_extension_hook_port:start(Name, {Exe, Args}, Opts) of
+                {ok, Transport, Declared} ->
+                    {ok, #exhook_driver{name = Name, key = emqx_extension_hook_handler:key(Name),
+                                        instance = erlang:unique_integer([positive]),
+                                        kind = maps:get(kind, Opts), transport = {port, Transport},
+                                        call_timeout = T, failed_action = FA,
+                                        modes = modes(declared_hooks(Declared), Opts),
+                                        metrics = emqx_extension_hook_emqx:ensure_metrics(Name)}};
+                {error, _} = E ->
+                    E
+            end;
+        {error, _} = E ->
+            E
+    end.
+
+command(#{kind := java} = Opts) ->
+    emqx_extension_hook_java:command(Opts);
+command(#{library := Library}) ->
+    {ok, emqx_extension_hook_library:launcher(), [Library]}.
+
+declared_hooks(Declared) ->
+    [{H, M} || {N, M} <- Declared, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]].
+
+%% Where each hook runs: not at all when the handler does not implement
+%% it; notifications are cast to the workers; a fold hook runs where the
+%% config says (for that hook, else for the driver), else where the
+%% handler declared.
 modes(Declared, #{mode := DriverMode, modes := HookModes}) ->
     list_to_tuple(
-      [case Kind of
-           notify -> cast;
-           fold -> maps:get(Point, HookModes, mode(DriverMode, lists:keyfind(H, 1, Declared)))
+      [case lists:keyfind(H, 1, Declared) of
+           false -> none;
+           {_, _} when Kind =:= notify -> cast;
+           {_, DeclaredMode} -> maps:get(Point, HookModes, mode(DriverMode, DeclaredMode))
        end || H = #{point := Point, kind := Kind} <- emqx_extension_hook_hooks:all()]).
 
-mode(undefined, {_, Declared}) -> Declared;
-mode(undefined, false) -> pool;
+mode(undefined, Declared) -> Declared;
 mode(Configured, _) -> Configured.
 
-%% Removes a module nobody has called yet.
-discard(Module) ->
-    _ = code:delete(Module),
-    _ = code:soft_purge(Module),
-    ok.
+%%--------------------------------------------------------------------
+%% Retiring a module
+
+maybe_steps([], Last) -> Last();
+maybe_steps([Step | Rest], Last) ->
+    case Step() of
+        ok -> maybe_steps(Rest, Last);
+        {error, _} = E -> E
+    end.
 
 %% A fresh stub, without the library, becomes the module's current code:
-%% a call that reaches the driver's callbacks after the unhook gets the
-%% failure policy from it. The replaced code, which holds the library, is
-%% purged once no call runs in it, and the VM unloads the library when the
-%% last of its resources is collected.
+%% a caller that still holds the stopped instance gets `nif_not_loaded'
+%% from it. The replaced code, which holds the library, is purged once no
+%% call runs in it, and the VM unloads the library when the last of its
+%% resources is collected.
 retire(Module, WaitMs) ->
-    %% The old-code slot must be free to load the stub; it can only hold
-    %% the stub this driver replaced when it was enabled.
-    case purge(Module, WaitMs) of
-        ok ->
-            case emqx_extension_hook_stub:load(Module) of
+    case code:is_loaded(Module) of
+        false ->
+            ok;
+        _ ->
+            %% The old-code slot must be free to load the stub; it can only
+            %% hold the stub this instance replaced when it started.
+            case purge(Module, WaitMs) of
                 ok ->
-                    _ = purge(Module, WaitMs),
-                    ok;
-                {error, Reason} ->
-                    logger:warning("exhook: ~p not retired: ~0p", [Module, Reason])
-            end;
-        busy ->
-            ok
+                    case emqx_extension_hook_stub:load(Module) of
+                        ok -> _ = purge(Module, WaitMs), ok;
+                        {error, Reason} ->
+                            logger:warning("exhook: ~p not retired: ~0p", [Module, Reason])
+                    end;
+                busy ->
+                    ok
+            end
     end.
 
 %% Never kills a caller: a process still in the old code (a hook call in

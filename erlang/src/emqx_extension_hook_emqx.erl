@@ -25,11 +25,12 @@ hook(Point, MFA, Priority) ->
         false -> {error, broker_not_running}
     end.
 
-%% @doc Removes the callback `{M, F}' from `Point'.
--spec unhook(atom(), {module(), atom()}) -> ok | {error, term()}.
-unhook(Point, MF) ->
+%% @doc Removes the callback `{M, F, ExtraArgs}' from `Point': exactly
+%% that one (EMQX removes every `{M, F, _}' when given `{M, F}').
+-spec unhook(atom(), {module(), atom(), list()}) -> ok | {error, term()}.
+unhook(Point, MFA) ->
     case broker_running() of
-        true -> ok_or_error(emqx:unhook(Point, MF));
+        true -> ok_or_error(emqx:unhook(Point, MFA));
         false -> {error, broker_not_running}
     end.
 

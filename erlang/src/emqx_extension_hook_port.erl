@@ -39,29 +39,25 @@
 -define(BUSY_HIGH, 8 * 1024 * 1024).
 -define(BUSY_LOW, 2 * 1024 * 1024).
 
-%% @doc Starts driver `Name''s processes; the transport and the declared
-%% hooks (`[{HookName, Mode}]'), once every process has run the handler's init.
--spec start(binary(), string(), emqx_extension_hook_config:opts()) ->
+%% @doc Starts driver `Name''s processes, each running `Command'; the
+%% transport and the declared hooks (`[{HookName, Mode}]'), once every
+%% process has run the handler's init.
+-spec start(binary(), {string(), [string()]}, emqx_extension_hook_config:opts()) ->
           {ok, transport(), [{binary(), atom()}]} | {error, term()}.
-start(Name, Path, #{pool_size := Size, call_timeout := T, settings := Settings} = Opts) ->
-    case command(Path) of
-        {ok, Exe, Args} ->
-            Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
-            Counters = counters:new(?RESTARTS, [write_concurrency]),
-            %% One worker thread a process: `pool_size' processes give the
-            %% driver `pool_size' handlers at work, as the NIF transport's
-            %% `pool_size' threads do; more threads a process would only
-            %% contend for the same cores.
-            Init = {init, Name, Settings, #{pool_size => 1,
-                                            queue_capacity => maps:get(queue_capacity, Opts)}},
-            Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
-                               init => Init, init_timeout => max(T, 10000), counters => Counters}
-                   end,
-            Transport = #transport{tab = Tab, size = Size, counters = Counters},
-            start_all(Transport, [Spec(I) || I <- lists:seq(0, Size - 1)], undefined);
-        {error, _} = E ->
-            E
-    end.
+start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Settings} = Opts) ->
+    Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
+    Counters = counters:new(?RESTARTS, [write_concurrency]),
+    %% One worker thread a process: `pool_size' processes give the
+    %% driver `pool_size' handlers at work, as the NIF transport's
+    %% `pool_size' threads do; more threads a process would only
+    %% contend for the same cores.
+    Init = {init, Name, Settings, #{pool_size => 1,
+                                    queue_capacity => maps:get(queue_capacity, Opts)}},
+    Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
+                       init => Init, init_timeout => max(T, 10000), counters => Counters}
+           end,
+    Transport = #transport{tab = Tab, size = Size, counters = Counters},
+    start_all(Transport, [Spec(I) || I <- lists:seq(0, Size - 1)], undefined).
 
 start_all(Transport, [], Declared) ->
     {ok, Transport, Declared};
@@ -75,22 +71,6 @@ start_all(Transport, [Spec | Rest], _) ->
             {error, Reason}
     end.
 
-%% A handler library runs in the SDK's launcher; anything else is run as is.
-command(Path) ->
-    case filename:extension(Path) of
-        ".so" ->
-            Launcher = filename:join(code:priv_dir(emqx_extension_hook), "emqx_exhook_port"),
-            case filelib:is_regular(Launcher) of
-                true -> {ok, Launcher, [Path]};
-                false -> {error, {launcher_missing, Launcher}}
-            end;
-        _ ->
-            case filelib:is_regular(Path) of
-                true -> {ok, Path, []};
-                false -> {error, {no_executable, Path}}
-            end
-    end.
-
 %% @doc Runs every process's handler deinit and stops the processes.
 -spec stop(transport()) -> ok.
 stop(#transport{tab = Tab}) ->
@@ -102,7 +82,8 @@ stop(#transport{tab = Tab}) ->
 servers_restarting(Tab) ->
     [Pid || {{server, _}, Pid} <- ets:tab2list(Tab)].
 
-%% @doc A fold hook: the handler's answer, or `{error, Reason}'.
+%% @doc A fold hook: the handler's answer, or `{error, Reason}';
+%% `{error, stale}' when this instance has stopped.
 -spec call(transport(), 0..18, tuple(), pos_integer()) -> term().
 call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
     bump(C, Index, 1),
@@ -113,6 +94,9 @@ call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
             case send(Port, Request) of
                 true ->
                     receive
+                        %% The process is stopping (a reload or disable):
+                        %% another instance may answer.
+                        {Alias, {error, not_loaded}} -> bump(C, Index, 3), {error, stale};
                         {Alias, {error, _} = Error} -> bump(C, Index, 3), Error;
                         {Alias, Result} -> bump(C, Index, 2), Result
                     after T ->
@@ -128,12 +112,14 @@ call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
             end;
         [] ->
             bump(C, Index, 3),
-            {error, not_loaded}
+            {error, not_loaded};
+        gone ->
+            {error, stale}
     end.
 
 %% @doc A notification: sent and not waited for. It counts as succeeded
 %% once sent; a process whose queue is full reports it dropped.
--spec cast(transport(), 0..18, tuple(), pos_integer()) -> ok.
+-spec cast(transport(), 0..18, tuple(), pos_integer()) -> ok | {error, stale}.
 cast(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
     bump(C, Index, 1),
     case lookup(Tab, shard(Args, Size)) of
@@ -141,17 +127,20 @@ cast(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
             case send(Port, term_to_binary({cast, Index, Args, T})) of
                 true -> bump(C, Index, 2);
                 false -> bump(C, Index, 5)
-            end;
+            end,
+            ok;
         [] ->
-            bump(C, Index, 5)
-    end,
-    ok.
+            bump(C, Index, 5),
+            ok;
+        gone ->
+            {error, stale}
+    end.
 
-%% The process a shard goes to; none while it restarts, or once the
-%% driver is being disabled (its table gone).
+%% The process a shard goes to: none while it restarts; `gone' once the
+%% instance has stopped (its table deleted).
 lookup(Tab, Shard) ->
     try ets:lookup(Tab, Shard)
-    catch error:badarg -> []
+    catch error:badarg -> gone
     end.
 
 %% A busy port refuses at once rather than suspending the client.

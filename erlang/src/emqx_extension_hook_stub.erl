@@ -1,36 +1,31 @@
-%% @doc Builds the module a driver's NIF library binds to.
+%% @doc Builds the module a NIF handler library is loaded into.
 %%
-%% `erlang:load_nif/2` only loads a library into the module whose name the
-%% library was built with (`export_handler!` in the SDK), and only from code
-%% of that module. So each driver gets a module of that name, made here at
-%% enable time, holding:
+%% `erlang:load_nif/2' loads a library only into the module whose name the
+%% library gives (the SDK's `nif_init' takes it from the name of the
+%% private copy, see `emqx_extension_hook_library'), and only from code of
+%% that module. So each library instance gets a module made here, holding
+%% the NIF stubs the library replaces (see the SDK's `runtime' module for
+%% what each does) and `'$load_nif'/1', which loads it.
 %%
-%% - the NIF stubs the library replaces (see the SDK's `runtime` module
-%%   for what each does) and `'$load_nif'/1`, which loads it;
-%% - one broker callback per hook, `on_client_connect/3` and so on: the
-%%   broker keys callbacks by `{Module, Function}`, so two drivers can only
-%%   hook the same point from two modules.
-%%
-%% A disabled driver's module is never deleted: a fresh copy without the
-%% library replaces it (see `emqx_extension_hook_driver:unload/1'). A
-%% client that fetched the broker's callbacks just before the unhook may
-%% still call it; the copy answers with the failure policy, where a
-%% deleted module would send every such call through the code server to
-%% look for a file that does not exist.
+%% A module whose instance has stopped is never deleted: a fresh stub
+%% without the library replaces it (see `emqx_extension_hook_driver'), so
+%% a caller that still holds the stopped instance gets `nif_not_loaded'
+%% from it, where a deleted module would send the call through the code
+%% server to look for a file that does not exist.
 -module(emqx_extension_hook_stub).
 
--export([forms/1, load/1, is_stub/1]).
+-export([forms/1, load/1, is_stub/1, has_library/1]).
 
 %% Marks a module built here, so a module of the same name from anywhere
 %% else is never replaced.
 -define(MARK, emqx_extension_hook_stub).
 
--define(NIFS, [{hook_names, 0}, {driver_init, 3}, {driver_deinit, 1},
+-define(NIFS, [{hook_names, 0}, {driver_init, 3}, {driver_deinit, 2},
                {driver_call, 4}, {driver_call_dirty_cpu, 4}, {driver_call_dirty_io, 4},
                {driver_submit, 5}, {driver_abandon, 2}, {driver_cast, 4},
                {driver_stats, 1}, {driver_queue_depth, 1}]).
 
-%% @doc Compiles and loads the stub module `Module` as its current code;
+%% @doc Compiles and loads the stub module `Module' as its current code;
 %% the caller purges any old code first.
 -spec load(module()) -> ok | {error, term()}.
 load(Module) ->
@@ -44,7 +39,7 @@ load(Module) ->
             {error, {compile_stub, Module, Errors}}
     end.
 
-%% @doc True if `Module` is loaded and was built here (asked without
+%% @doc True if `Module' is loaded and was built here (asked without
 %% loading it).
 -spec is_stub(module()) -> boolean().
 is_stub(Module) ->
@@ -54,19 +49,25 @@ is_stub(Module) ->
         error:badarg -> false
     end.
 
-%% @doc The abstract forms of the stub module `Module`.
+%% @doc True if stub `Module' has its library loaded.
+-spec has_library(module()) -> boolean().
+has_library(Module) ->
+    try Module:hook_names() of
+        _ -> true
+    catch
+        error:_ -> false
+    end.
+
+%% @doc The abstract forms of the stub module `Module'.
 -spec forms(module()) -> [erl_parse:abstract_form()].
 forms(Module) ->
-    Hooks = emqx_extension_hook_hooks:all(),
-    Exports = [{load_nif_name(), 1} | ?NIFS] ++
-        [{C, A + 1} || #{callback := C, arity := A} <- Hooks],
+    Exports = [{load_nif_name(), 1} | ?NIFS],
     Source = [io_lib:format("-module(~p).~n", [Module]),
               io_lib:format("-~p(true).~n", [?MARK]),
               io_lib:format("-export([~ts]).~n",
                             [lists:join(", ", [io_lib:format("~p/~p", [F, A]) || {F, A} <- Exports])]),
               io_lib:format("~p(Path) -> erlang:load_nif(Path, 0).~n", [load_nif_name()]),
-              [nif_stub(Name, Arity) || {Name, Arity} <- ?NIFS],
-              [callback(H) || H <- Hooks]],
+              [nif_stub(Name, Arity) || {Name, Arity} <- ?NIFS]],
     parse(lists:flatten(Source)).
 
 load_nif_name() -> '$load_nif'.
@@ -74,11 +75,6 @@ load_nif_name() -> '$load_nif'.
 nif_stub(Name, Arity) ->
     Args = lists:join(", ", ["_" || _ <- lists:seq(1, Arity)]),
     io_lib:format("~p(~s) -> erlang:nif_error(nif_not_loaded).~n", [Name, Args]).
-
-callback(#{point := Point, index := Index, callback := Name, arity := Arity, kind := Kind}) ->
-    Args = [[$A | integer_to_list(I)] || I <- lists:seq(1, Arity)],
-    io_lib:format("~p(~s, Driver) -> emqx_extension_hook_handler:~p(Driver, ~p, ~p, {~s}).~n",
-                  [Name, lists:join(", ", Args), Kind, Index, Point, lists:join(", ", Args)]).
 
 parse(Source) ->
     {ok, Tokens, _} = erl_scan:string(Source),
