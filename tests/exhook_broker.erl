@@ -6,12 +6,14 @@
 -export([start/0, stop/0, authenticate/2, check_acl/4, connect/2, subscribe/3,
          publish/1, deliver/2, notify/2, replay/2]).
 
-%% Starts the stand-in broker: its hook registry, and the modules the
-%% plugin's adapter looks for (EMQX runs in embedded mode, so they are
-%% loaded at boot).
+%% Starts the stand-in broker: its hook registry, the modules the plugin's
+%% adapter looks for (EMQX runs in embedded mode, so they are loaded at
+%% boot), and `emqx_ctl plugins load | unload'.
 start() ->
-    [{module, _} = code:ensure_loaded(M) || M <- [emqx, emqx_hooks, emqx_ctl, emqx_metrics]],
+    [{module, _} = code:ensure_loaded(M) || M <- [emqx, emqx_hooks, emqx_ctl, emqx_metrics,
+                                                  emqx_plugins]],
     {ok, _} = emqx_hooks:start_link(),
+    ok = emqx_ctl:register_command(plugins, {emqx_plugins, cli}, []),
     ok.
 
 stop() ->

@@ -154,8 +154,8 @@ path(python3, Raw) -> text(proplists:get_value(path, Raw, "data/extension/"));
 path(_Kind, Raw) -> text(required(path, Raw)).
 
 %% A relative path resolves against the node's working directory (the
-%% release root in EMQX).
-library(native, Path) -> filename:absname(Path);
+%% release root in EMQX), and stays as configured in what is reported.
+library(native, Path) -> Path;
 library(python3, _Path) -> filename:join(code:priv_dir(?APP), ?PYTHON_LIBRARY);
 library(java, _Path) -> undefined.
 

@@ -132,10 +132,10 @@ handle_call(stats, _From, State) ->
     {reply, [driver_stats(Name, D) || {Name, #entry{driver = D}} <- in_config_order(State)], State};
 handle_call(list, _From, State) ->
     {reply, infos(State), State};
-handle_call(failures, _From, #{errors := Errors} = State) ->
+handle_call(failures, _From, #{enabled := Enabled, errors := Errors} = State) ->
     Failed = [{Name, maps:get(Name, Errors)}
               || {Name, Config} <- emqx_extension_hook_config:drivers(),
-                 maps:is_key(Name, Errors), not optional(Config)],
+                 maps:is_key(Name, Errors), not maps:is_key(Name, Enabled), not optional(Config)],
     {reply, Failed, State};
 handle_call({lookup, Name}, _From, #{enabled := Enabled} = State) ->
     case Enabled of
@@ -208,21 +208,22 @@ do_disable(#entry{driver = #exhook_driver{name = Name, key = Key, failed_action 
     ok.
 
 do_reload(Name, #entry{driver = Old, slot = Slot, priority = Priority} = Entry,
-          #{enabled := Enabled, slots := Slots} = State) ->
+          #{enabled := Enabled, slots := Slots, errors := Errors} = State) ->
     Next = 1 - Slot,
-    case emqx_extension_hook_driver:start(Name, config(Name, Entry), Next) of
+    Opts = config(Name, Entry),
+    case emqx_extension_hook_driver:start(Name, Opts, Next) of
         {ok, New} ->
             switch(Old, New, Priority),
             emqx_extension_hook_driver:stop(Old, finish),
             erlang:garbage_collect(),
             logger:info("exhook driver ~ts reloaded: ~p", [Name, points(New)]),
-            Entry1 = Entry#entry{driver = New, slot = Next, opts = config(Name, Entry)},
+            Entry1 = Entry#entry{driver = New, slot = Next, opts = Opts},
             {ok, succeeded(Name, State#{enabled := Enabled#{Name => Entry1},
                                         slots := Slots#{Name => Next}})};
         {error, Reason} = E ->
             logger:error("exhook driver ~ts not reloaded, the running instance goes on: ~ts",
                          [Name, emqx_extension_hook_errors:text(Name, Reason)]),
-            {E, State}
+            {E, State#{errors := Errors#{Name => Reason}}}
     end.
 
 %% The driver's current config; the one it was enabled with if it has

@@ -71,12 +71,15 @@ start_all(Transport, [Spec | Rest], _) ->
             {error, Reason}
     end.
 
-%% @doc Runs every process's handler deinit and stops the processes.
+%% @doc Stops taking calls, lets every process finish the calls it has
+%% (their replies still reach their callers), runs each handler's deinit
+%% and stops the processes. A caller that finds the instance stopped gets
+%% `{error, stale}'.
 -spec stop(transport()) -> ok.
 stop(#transport{tab = Tab}) ->
     Servers = [Pid || {_, _Port, Pid} <- ets:tab2list(Tab)] ++ servers_restarting(Tab),
-    [catch gen_server:stop(Pid, normal, 30000) || Pid <- lists:usort(Servers)],
     ets:delete(Tab),
+    [catch gen_server:stop(Pid, normal, 30000) || Pid <- lists:usort(Servers)],
     ok.
 
 servers_restarting(Tab) ->
@@ -108,13 +111,24 @@ call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
                 false ->
                     unalias(Alias),
                     bump(C, Index, 5),
-                    {error, busy}
+                    {error, busy};
+                closed ->
+                    unalias(Alias),
+                    closed(Tab, C, Index)
             end;
         [] ->
             bump(C, Index, 3),
             {error, not_loaded};
         gone ->
             {error, stale}
+    end.
+
+%% The process went between the lookup and the send: stopped with its
+%% instance, or crashed (and is being restarted).
+closed(Tab, C, Index) ->
+    case ets:info(Tab, id) of
+        undefined -> {error, stale};
+        _ -> bump(C, Index, 3), {error, not_loaded}
     end.
 
 %% @doc A notification: sent and not waited for. It counts as succeeded
@@ -125,10 +139,14 @@ cast(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
     case lookup(Tab, shard(Args, Size)) of
         [{_, Port, _}] ->
             case send(Port, term_to_binary({cast, Index, Args, T})) of
-                true -> bump(C, Index, 2);
-                false -> bump(C, Index, 5)
-            end,
-            ok;
+                true -> bump(C, Index, 2), ok;
+                false -> bump(C, Index, 5), ok;
+                closed ->
+                    case closed(Tab, C, Index) of
+                        {error, stale} = Stale -> Stale;
+                        _ -> bump(C, Index, 5), ok
+                    end
+            end;
         [] ->
             bump(C, Index, 5),
             ok;
@@ -146,7 +164,7 @@ lookup(Tab, Shard) ->
 %% A busy port refuses at once rather than suspending the client.
 send(Port, Data) ->
     try erlang:port_command(Port, Data, [nosuspend])
-    catch error:badarg -> false
+    catch error:badarg -> closed
     end.
 
 %% The process a client's events go to: by clientid (the publisher's for
@@ -205,7 +223,8 @@ open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := T
         {Port, {data, Bin}} ->
             case safe_term(Bin) of
                 {init_ok, Declared} ->
-                    ets:insert(Tab, {I, Port, self()}),
+                    %% Unless the instance stopped meanwhile (its table gone).
+                    catch ets:insert(Tab, {I, Port, self()}),
                     {ok, Port, Declared};
                 {init_error, Why} ->
                     close(Port),
@@ -243,18 +262,8 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 -spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info({Port, {data, Bin}}, #{port := Port, counters := C} = S) ->
-    case safe_term(Bin) of
-        {reply, Alias, Result} when is_reference(Alias) ->
-            Alias ! {Alias, Result};
-        {dropped, Index} when is_integer(Index), Index >= 0, Index < 19 ->
-            %% A notification the process's full queue refused: it was
-            %% counted as succeeded when sent.
-            counters:sub(C, Index * ?FIELDS + 2, 1),
-            counters:add(C, Index * ?FIELDS + 5, 1);
-        _ ->
-            ok
-    end,
+handle_info({Port, {data, Bin}}, #{port := Port} = S) ->
+    deliver(Bin, S),
     {noreply, S#{timeouts => 0}};
 handle_info({Port, {exit_status, Status}}, #{port := Port} = S) ->
     {noreply, down(io_lib:format("exited with status ~b", [Status]), S)};
@@ -265,7 +274,7 @@ handle_info({'EXIT', Port, Reason}, #{port := Port} = S) ->
 handle_info(restart, #{backoff := Backoff} = S) ->
     case open(S) of
         {ok, Port, _} ->
-            ets:delete(maps:get(tab, S), {server, maps:get(index, S)}),
+            catch ets:delete(maps:get(tab, S), {server, maps:get(index, S)}),
             {noreply, S#{port => Port, backoff => ?BACKOFF_MIN_MS, timeouts => 0}};
         {error, Reason} ->
             Next = min(Backoff * 2, ?BACKOFF_MAX_MS),
@@ -276,28 +285,52 @@ handle_info(restart, #{backoff := Backoff} = S) ->
 handle_info(_Info, S) ->
     {noreply, S}.
 
+%% What the process sent: a reply goes to the caller's alias.
+deliver(Bin, #{counters := C}) ->
+    case safe_term(Bin) of
+        {reply, Alias, Result} when is_reference(Alias) ->
+            Alias ! {Alias, Result};
+        {dropped, Index} when is_integer(Index), Index >= 0, Index < 19 ->
+            %% A notification the process's full queue refused: it was
+            %% counted as succeeded when sent.
+            counters:sub(C, Index * ?FIELDS + 2, 1),
+            counters:add(C, Index * ?FIELDS + 5, 1);
+        _ ->
+            ok
+    end.
+
 %% The process is gone: callers get the failure policy (no entry in the
-%% table) until a new one has run the handler's init.
+%% table) until a new one has run the handler's init. The table is gone
+%% too once the instance stops.
 down(Why, #{port := Port, tab := Tab, index := I, counters := C, backoff := Backoff} = S) ->
     close(Port),
-    ets:delete(Tab, I),
-    ets:insert(Tab, {{server, I}, self()}),
+    catch ets:delete(Tab, I),
+    catch ets:insert(Tab, {{server, I}, self()}),
     counters:add(C, ?RESTARTS, 1),
     report(S, "~ts; restarting in ~b ms", [Why, Backoff]),
     erlang:send_after(Backoff, self(), restart),
     S#{port => undefined}.
 
+%% The process finishes the calls it has read before its deinit; their
+%% replies still go to their callers.
 -spec terminate(term(), map()) -> ok.
-terminate(_Reason, #{port := Port, tab := Tab, index := I}) when is_port(Port) ->
+terminate(_Reason, #{port := Port, tab := Tab, index := I} = S) when is_port(Port) ->
     catch ets:delete(Tab, I),
     catch erlang:port_command(Port, term_to_binary(deinit)),
-    receive
-        {Port, {exit_status, _}} -> ok
-    after 10000 ->
-        kill(Port)
-    end;
+    finish(Port, S, erlang:monotonic_time(millisecond) + 10000);
 terminate(_Reason, _S) ->
     ok.
+
+finish(Port, S, Until) ->
+    receive
+        {Port, {data, Bin}} ->
+            deliver(Bin, S),
+            finish(Port, S, Until);
+        {Port, {exit_status, _}} ->
+            ok
+    after max(0, Until - erlang:monotonic_time(millisecond)) ->
+        kill(Port)
+    end.
 
 close(Port) ->
     catch erlang:port_close(Port),
