@@ -3,7 +3,7 @@
 %% emqx_hooks calls them (`apply(M, F, HookArgs ++ ExtraArgs)'), down to
 %% the handler in bench/handler and back, from 1, 8 and 64 concurrent
 %% Erlang processes, with the arguments EMQX 4.4.19 passes (captured in
-%% tests/fixtures/emqx-4.4.19-hook-samples.txt).
+%% native/emqx-extension-sdk/samples/emqx-4.4.19-hook-samples.txt).
 %%
 %% One VM run measures every case of its case list and writes the rows to
 %% a term file; `exhook_bench_report' turns the runs of one `make bench'

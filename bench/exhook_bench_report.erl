@@ -471,7 +471,7 @@ markdown(Runs, Sections, Goals, Command, Elapsed, Svg) ->
        "The path measured is the broker's: the callback `emqx_extension_hook:callbacks(bench)` registers "
        "(for the Port rows, `callbacks(bench_port)`: the same handler library behind the Port transport), "
        "called as `apply(M, F, HookArgs ++ ExtraArgs)` with the arguments EMQX 4.4.19 passes "
-       "(`tests/fixtures/emqx-4.4.19-hook-samples.txt`, one clientid per caller), down to the handler "
+       "(`native/emqx-extension-sdk/samples/emqx-4.4.19-hook-samples.txt`, one clientid per caller), down to the handler "
        "`bench/handler` and back. Each VM run is a separate `erl`; ratios are computed within a run.\n\n",
        io_lib:format("![calls per second and p50 latency](~ts)\n\n", [Svg]),
        "## Machine\n\n| | |\n|---|---|\n",

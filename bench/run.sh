@@ -25,7 +25,7 @@ EBIN=$BUILD/ebin
 APP_EBIN=_build/default/lib/emqx_extension_hook/ebin
 HANDLER=$ROOT/target/release/libemqx_bench_handler.so
 EMPTY_NIF=$ROOT/target/release/libemqx_bench_empty.so
-SAMPLES=$ROOT/tests/fixtures/emqx-4.4.19-hook-samples.txt
+SAMPLES=$ROOT/native/emqx-extension-sdk/samples/emqx-4.4.19-hook-samples.txt
 START=$(date +%s)
 
 # rebar3 compile runs `make native` (cargo build --release --workspace:

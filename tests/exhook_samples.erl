@@ -1,5 +1,6 @@
-%% The real hook arguments captured in EMQX 4.4.19
-%% (fixtures/emqx-4.4.19-hook-samples.txt), and paths into the repository.
+%% The real hook arguments captured in EMQX 4.4.19 (the SDK's
+%% samples/emqx-4.4.19-hook-samples.txt, which its test kit reads too), and
+%% paths into the repository.
 -module(exhook_samples).
 
 -export([all/0, args/1, root/0, library/1, client_info/0, message/0]).
@@ -9,7 +10,7 @@
 all() ->
     case persistent_term:get(?MODULE, undefined) of
         undefined ->
-            {ok, Samples} = file:consult(filename:join([root(), "tests", "fixtures",
+            {ok, Samples} = file:consult(filename:join([root(), "native", "emqx-extension-sdk", "samples",
                                                         "emqx-4.4.19-hook-samples.txt"])),
             persistent_term:put(?MODULE, Samples),
             Samples;

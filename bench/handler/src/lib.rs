@@ -5,7 +5,7 @@
 //! - `client.authenticate`: allow a non-empty clientid that comes with a
 //!   password or a username, deny anything else;
 //! - `client.check_acl`: deny when the username is empty or missing, else allow;
-//! - `client.connected`: count (one relaxed atomic add), nothing else;
+//! - `client.connected`: read the clientid and count (one relaxed atomic add);
 //! - `message.publish`: read the topic and the payload length, continue
 //!   (the payload is borrowed, never copied);
 //! - `message.delivered`: the benchmark's probe, never timed. A message on
@@ -54,9 +54,9 @@ impl Handler for BenchHandler {
         _so_far: AuthResult,
         _ctx: &Context,
     ) -> AuthDecision {
-        let has_secret = client.password.is_some_and(|p| !p.is_empty())
-            || client.username.as_deref().is_some_and(|u| !u.is_empty());
-        if !client.clientid.is_empty() && has_secret {
+        let has_secret = client.password().is_some_and(|p| !p.is_empty())
+            || client.username().is_some_and(|u| !u.is_empty());
+        if !client.clientid().is_empty() && has_secret {
             AuthDecision::Allow
         } else {
             AuthDecision::Deny
@@ -71,20 +71,22 @@ impl Handler for BenchHandler {
         _so_far: bool,
         _ctx: &Context,
     ) -> AclDecision {
-        match client.username.as_deref() {
+        match client.username().as_deref() {
             None | Some("") => AclDecision::Deny,
             Some(_) => AclDecision::Allow,
         }
     }
 
-    fn on_client_connected(&self, _client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
-        self.connected.fetch_add(1, Ordering::Relaxed);
+    fn on_client_connected(&self, client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
+        // Reads the clientid, as an online-status handler would, and counts.
+        let named = u64::from(!client.clientid().is_empty());
+        self.connected.fetch_add(named, Ordering::Relaxed);
     }
 
     fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
         // Look at the topic and the payload's length; the payload is a
         // borrowed slice of the broker's binary.
-        let weight = message.topic.len() as u64 + message.payload.len() as u64;
+        let weight = message.topic().len() as u64 + message.payload().len() as u64;
         self.published_bytes.fetch_add(weight, Ordering::Relaxed);
         PublishDecision::Continue
     }
@@ -95,7 +97,7 @@ impl Handler for BenchHandler {
         message: &Message,
         _ctx: &Context,
     ) -> DeliveredDecision {
-        if message.topic != COUNT_TOPIC {
+        if message.topic() != COUNT_TOPIC {
             return DeliveredDecision::Continue;
         }
         let count = self.connected.load(Ordering::Relaxed);

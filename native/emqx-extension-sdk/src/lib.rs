@@ -27,7 +27,7 @@
 //!
 //!     fn on_client_authenticate(&self, client: &ClientInfo, _so_far: AuthResult,
 //!                               _ctx: &Context) -> AuthDecision {
-//!         match client.password {
+//!         match client.password() {
 //!             Some(b"letmein") => AuthDecision::Allow,
 //!             _ => AuthDecision::Deny,
 //!         }
@@ -50,6 +50,7 @@ mod encode;
 mod hook;
 #[doc(hidden)]
 pub mod runtime;
+pub mod testing;
 pub mod topic;
 mod types;
 mod value;
@@ -69,7 +70,7 @@ pub use types::*;
 /// impl Handler for Audit {
 ///     fn init(_: &Config) -> Result<Self, InitError> { Ok(Audit) }
 ///     fn on_client_connected(&self, c: &ClientInfo, _: &ConnInfo, _: &Context) {
-///         println!("{} online", c.clientid);
+///         log::info!("{} online", c.clientid());
 ///     }
 /// }
 /// let audit = Audit::init(&Config::default()).unwrap();
@@ -173,7 +174,7 @@ impl From<&str> for InitError {
 ///
 ///     fn on_client_check_acl(&self, client: &ClientInfo, pubsub: PubSub, _topic: &str,
 ///                            _so_far: bool, _ctx: &Context) -> AclDecision {
-///         match (client.username.as_deref(), pubsub) {
+///         match (client.username().as_deref(), pubsub) {
 ///             (Some("guest"), PubSub::Publish) => AclDecision::Deny,
 ///             _ => AclDecision::Ignore,
 ///         }

@@ -1,17 +1,19 @@
-//! Decodes a hook's arguments, asks the handler, and encodes its decision
-//! as the broker's return value; the same for both transports.
+//! Builds the hook's typed views over its arguments, asks the handler, and
+//! encodes its decision as the broker's return value; the same for both
+//! transports. The views read what the handler reads, when it reads it.
 
 use super::CallError;
 use crate::decision::FilterDecision;
 use crate::decode;
 use crate::encode;
 use crate::hook::{Context, Hook, HookSpec};
+use crate::types::{ClientInfo, ConnInfo, Message, Properties, Reason, SessionInfo, SubOpts};
 use crate::value::{Build, Key, Value};
 use crate::Handler;
 
-/// Decodes `args` for `hook`, asks the handler, and encodes its decision
-/// as the broker's return value. Message hooks are entered only for the
-/// topics `spec` lets through.
+/// Builds `hook`'s views over `args`, asks the handler, and encodes its
+/// decision as the broker's return value. Message hooks are entered only
+/// for the topics `spec` lets through.
 pub(crate) fn dispatch<'a, B: Build<'a>>(
     b: &B,
     h: &dyn Handler,
@@ -20,76 +22,76 @@ pub(crate) fn dispatch<'a, B: Build<'a>>(
     args: B::In,
     ctx: &Context,
 ) -> Result<B::Out, CallError> {
-    let a = args
-        .elements()
-        .ok_or_else(|| CallError::BadArg("hook arguments must be a tuple".into()))?;
     let arg = |i: usize| -> Result<B::In, CallError> {
-        a.get(i).copied().ok_or_else(|| {
+        args.element(i).ok_or_else(|| {
             CallError::BadArg(format!("{}: missing argument {}", hook.name(), i + 1))
         })
     };
+    let client = |i: usize| -> Result<ClientInfo<'a>, CallError> {
+        Ok(ClientInfo::from_raw(arg(i)?.raw())?)
+    };
+    let conn =
+        |i: usize| -> Result<ConnInfo<'a>, CallError> { Ok(ConnInfo::from_raw(arg(i)?.raw())?) };
+    let props = |i: usize| -> Result<Properties<'a>, CallError> {
+        Ok(Properties::from_raw(arg(i)?.raw())?)
+    };
+    let session = |i: usize| -> Result<SessionInfo<'a>, CallError> {
+        Ok(SessionInfo::from_raw(arg(i)?.raw())?)
+    };
+    let message =
+        |i: usize| -> Result<Message<'a>, CallError> { Ok(Message::from_raw(arg(i)?.raw())?) };
+    let reason =
+        |i: usize| -> Result<Reason<'a>, CallError> { Ok(Reason::from_raw(arg(i)?.raw())) };
+    if !args.is_tuple() {
+        return Err(CallError::BadArg("hook arguments must be a tuple".into()));
+    }
     let done = encode::unchanged(b);
     Ok(match hook {
-        Hook::ClientConnect => {
-            let conn = decode::conn_info(arg(0)?)?;
-            let props = decode::properties(arg(1)?)?;
-            encode::connect(b, h.on_client_connect(&conn, &props, ctx))
-        }
+        Hook::ClientConnect => encode::connect(b, h.on_client_connect(&conn(0)?, &props(1)?, ctx)),
         Hook::ClientConnack => {
-            let conn = decode::conn_info(arg(0)?)?;
-            let reason = decode::reason(arg(1)?);
-            let props = decode::properties(arg(2)?)?;
-            h.on_client_connack(&conn, reason.as_str(), &props, ctx);
+            let reason = reason(1)?;
+            h.on_client_connack(&conn(0)?, &reason.text(), &props(2)?, ctx);
             done
         }
         Hook::ClientConnected => {
-            h.on_client_connected(
-                &decode::client_info(arg(0)?)?,
-                &decode::conn_info(arg(1)?)?,
-                ctx,
-            );
+            h.on_client_connected(&client(0)?, &conn(1)?, ctx);
             done
         }
         Hook::ClientDisconnected => {
-            let client = decode::client_info(arg(0)?)?;
-            let reason = decode::reason(arg(1)?);
-            h.on_client_disconnected(&client, &reason, &decode::conn_info(arg(2)?)?, ctx);
+            h.on_client_disconnected(&client(0)?, &reason(1)?, &conn(2)?, ctx);
             done
         }
         Hook::ClientAuthenticate => {
-            let client = decode::client_info(arg(0)?)?;
             let acc = arg(1)?;
             let so_far = decode::auth_result(acc)?;
-            encode::authenticate(b, acc, h.on_client_authenticate(&client, so_far, ctx))?
+            encode::authenticate(b, acc, h.on_client_authenticate(&client(0)?, so_far, ctx))?
         }
         Hook::ClientCheckAcl => {
-            let client = decode::client_info(arg(0)?)?;
             let pubsub = decode::pubsub(arg(1)?)?;
             let topic = decode::topic(arg(2)?)?;
             let so_far = arg(3)?.is(Key::allow);
             encode::check_acl(
                 b,
-                h.on_client_check_acl(&client, pubsub, &topic, so_far, ctx),
+                h.on_client_check_acl(&client(0)?, pubsub, &topic, so_far, ctx),
             )
         }
         Hook::ClientSubscribe => {
-            let client = decode::client_info(arg(0)?)?;
-            let props = decode::properties(arg(1)?)?;
+            let (client, props) = (client(0)?, props(1)?);
             let filters = decode::topic_filters(arg(2)?)?;
             let mut decisions = Vec::with_capacity(filters.len());
             for (filter, opts) in &filters {
-                let (filter, opts) = (decode::topic(*filter)?, decode::sub_opts(*opts)?);
-                let decision = h.on_client_subscribe(&client, &props, &filter, &opts, ctx);
+                let topic = decode::topic(*filter)?;
+                let opts = SubOpts::from_raw(opts.raw())?;
+                let decision = h.on_client_subscribe(&client, &props, &topic, &opts, ctx);
                 decisions.push(match decision {
-                    FilterDecision::Rewrite(new) if new == filter => FilterDecision::Keep,
+                    FilterDecision::Rewrite(new) if new == topic => FilterDecision::Keep,
                     other => other,
                 });
             }
             encode::subscribe(b, &filters, &decisions)?
         }
         Hook::ClientUnsubscribe => {
-            let client = decode::client_info(arg(0)?)?;
-            let props = decode::properties(arg(1)?)?;
+            let (client, props) = (client(0)?, props(1)?);
             for (filter, _) in decode::topic_filters(arg(2)?)? {
                 h.on_client_unsubscribe(&client, &props, &decode::topic(filter)?, ctx);
             }
@@ -99,21 +101,18 @@ pub(crate) fn dispatch<'a, B: Build<'a>>(
         | Hook::SessionResumed
         | Hook::SessionDiscarded
         | Hook::SessionTakeovered => {
-            let client = decode::client_info(arg(0)?)?;
-            let session = decode::session_info(arg(1)?)?;
             let method = match hook {
                 Hook::SessionCreated => Handler::on_session_created,
                 Hook::SessionResumed => Handler::on_session_resumed,
                 Hook::SessionDiscarded => Handler::on_session_discarded,
                 _ => Handler::on_session_takeovered,
             };
-            method(h, &client, &session, ctx);
+            method(h, &client(0)?, &session(1)?, ctx);
             done
         }
         Hook::SessionSubscribed | Hook::SessionUnsubscribed => {
-            let client = decode::client_info(arg(0)?)?;
-            let filter = decode::topic(arg(1)?)?;
-            let opts = decode::sub_opts(arg(2)?)?;
+            let (client, filter) = (client(0)?, decode::topic(arg(1)?)?);
+            let opts = SubOpts::from_raw(arg(2)?.raw())?;
             if hook == Hook::SessionSubscribed {
                 h.on_session_subscribed(&client, &filter, &opts, ctx);
             } else {
@@ -122,47 +121,37 @@ pub(crate) fn dispatch<'a, B: Build<'a>>(
             done
         }
         Hook::SessionTerminated => {
-            let client = decode::client_info(arg(0)?)?;
-            let reason = decode::reason(arg(1)?);
-            h.on_session_terminated(&client, &reason, &decode::session_info(arg(2)?)?, ctx);
+            h.on_session_terminated(&client(0)?, &reason(1)?, &session(2)?, ctx);
             done
         }
         Hook::MessagePublish => {
-            let msg_term = arg(0)?;
-            if !spec.wants(hook, &decode::message_topic(msg_term)?) {
+            let msg = message(0)?;
+            if !spec.wants(hook, &msg.topic()) {
                 return Ok(done);
             }
-            let fields = decode::message_fields(msg_term)?;
-            let decision = h.on_message_publish(&decode::message(msg_term)?, ctx);
-            encode::publish(b, &fields, &decision)?
+            let decision = h.on_message_publish(&msg, ctx);
+            encode::publish(b, &decode::message_fields(arg(0)?)?, &decision)?
         }
         Hook::MessageDelivered => {
-            let msg_term = arg(1)?;
-            if !spec.wants(hook, &decode::message_topic(msg_term)?) {
+            let msg = message(1)?;
+            if !spec.wants(hook, &msg.topic()) {
                 return Ok(done);
             }
-            let client = decode::client_info(arg(0)?)?;
-            let fields = decode::message_fields(msg_term)?;
-            let decision = h.on_message_delivered(&client, &decode::message(msg_term)?, ctx);
-            encode::delivered(b, &fields, &decision)
+            let decision = h.on_message_delivered(&client(0)?, &msg, ctx);
+            encode::delivered(b, &decode::message_fields(arg(1)?)?, &decision)
         }
         Hook::MessageAcked => {
-            let msg_term = arg(1)?;
-            if spec.wants(hook, &decode::message_topic(msg_term)?) {
-                h.on_message_acked(
-                    &decode::client_info(arg(0)?)?,
-                    &decode::message(msg_term)?,
-                    ctx,
-                );
+            let msg = message(1)?;
+            if spec.wants(hook, &msg.topic()) {
+                h.on_message_acked(&client(0)?, &msg, ctx);
             }
             done
         }
         Hook::MessageDropped => {
-            let msg_term = arg(0)?;
-            if spec.wants(hook, &decode::message_topic(msg_term)?) {
+            let msg = message(0)?;
+            if spec.wants(hook, &msg.topic()) {
                 let node = dropped_by_node(arg(1)?);
-                let reason = decode::reason(arg(2)?);
-                h.on_message_dropped(&decode::message(msg_term)?, &node, &reason, ctx);
+                h.on_message_dropped(&msg, &node, &reason(2)?, ctx);
             }
             done
         }
@@ -181,11 +170,11 @@ fn dropped_by_node<'a>(term: impl Value<'a>) -> String {
 /// events in order, and the name in reports. `None` if the arguments do
 /// not carry one.
 pub(crate) fn client_term<'a, V: Value<'a>>(hook: Hook, args: V) -> Option<V> {
-    let first = *args.elements()?.first()?;
+    let first = args.element(0)?;
     match hook {
-        Hook::MessagePublish | Hook::MessageDropped => {
-            decode::message_fields(first).ok().map(|f| f[3])
-        }
+        Hook::MessagePublish | Hook::MessageDropped => decode::is_message(first)
+            .then(|| first.element(3))
+            .flatten(),
         _ => first.get(Key::clientid),
     }
 }

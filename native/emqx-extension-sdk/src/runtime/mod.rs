@@ -18,7 +18,7 @@
 //!
 //! This module is public only for the macro; it is not a stable API.
 
-mod dispatch;
+pub(crate) mod dispatch;
 mod pool;
 pub mod port;
 mod report;
@@ -260,6 +260,7 @@ pub fn nif_entry(module: &'static str, factory: Factory) -> *const ErlNifEntry {
     // A second load of the same library copy keeps the first factory; both are the same function.
     let _ = FACTORY.set(factory);
     install_panic_hook();
+    crate::value::register_nif_ops();
     // SAFETY: rustler's generated `nif_init` makes this same call first thing, before any
     // enif_* function is used; it resolves the VM's symbols for this library.
     unsafe { rustler::codegen_runtime::internal_write_symbols() };

@@ -31,7 +31,7 @@ impl Handler for CustomHook {
     ) -> emqx_extension_sdk::ConnectDecision {
         log(format!(
             "[Rust SDK] [on_client_connect] {} connect",
-            conn.clientid.as_deref().unwrap_or("")
+            conn.clientid().unwrap_or_default()
         ));
         emqx_extension_sdk::ConnectDecision::Accept
     }
@@ -39,7 +39,7 @@ impl Handler for CustomHook {
     fn on_client_connected(&self, client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
         log(format!(
             "[Rust SDK] [on_client_connected] {} connected",
-            client.clientid
+            client.clientid()
         ));
     }
 
@@ -50,7 +50,7 @@ impl Handler for CustomHook {
         _ctx: &Context,
     ) -> AuthDecision {
         // When the clientid is not empty, authentication passes.
-        if client.clientid.is_empty() {
+        if client.clientid().is_empty() {
             AuthDecision::Deny
         } else {
             AuthDecision::Allow
@@ -66,7 +66,7 @@ impl Handler for CustomHook {
         _ctx: &Context,
     ) -> AclDecision {
         // When the username is empty (or absent), the ACL check fails.
-        match client.username.as_deref() {
+        match client.username().as_deref() {
             None | Some("") => AclDecision::Deny,
             Some(_) => AclDecision::Allow,
         }
@@ -75,8 +75,8 @@ impl Handler for CustomHook {
     fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
         log(format!(
             "[Rust SDK] [on_message_publish] {} ({} bytes)",
-            message.topic,
-            message.payload.len()
+            message.topic(),
+            message.payload().len()
         ));
         PublishDecision::Continue
     }
@@ -87,16 +87,16 @@ export_handler!(CustomHook, "emqx_example_custom_hook");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use emqx_extension_sdk::Hook;
-    use std::time::Instant;
+    use emqx_extension_sdk::testing::{Access, Login, TestBroker};
+    use emqx_extension_sdk::{testing, Hook};
 
-    fn ctx() -> Context<'static> {
-        Context::new(Hook::ClientAuthenticate, "test", Instant::now())
+    fn broker() -> TestBroker<CustomHook> {
+        TestBroker::start(Config::default()).expect("CustomHook starts")
     }
 
     #[test]
     fn registers_exactly_the_implemented_hooks() {
-        let hooks: Vec<Hook> = CustomHook.implemented_hooks().iter().collect();
+        let hooks: Vec<Hook> = broker().hooks().iter().collect();
         assert_eq!(
             hooks,
             vec![
@@ -111,36 +111,49 @@ mod tests {
 
     #[test]
     fn authenticate_allows_a_non_empty_clientid_only() {
-        let so_far = AuthResult {
-            success: true,
-            anonymous: true,
-        };
-        let named = ClientInfo {
-            clientid: "c1".into(),
-            ..Default::default()
-        };
-        let unnamed = ClientInfo::default();
+        let broker = broker();
+        let named = ClientInfo::builder().clientid("c1").build();
+        let unnamed = ClientInfo::builder().clientid("").build();
         assert_eq!(
-            CustomHook.on_client_authenticate(&named, so_far, &ctx()),
-            AuthDecision::Allow
+            broker.authenticate(&named),
+            Login::Allowed { superuser: false }
         );
+        assert_eq!(broker.authenticate(&unnamed), Login::Denied);
+        // The login EMQX 4.4.19 sent, as captured.
+        let captured = testing::sample(Hook::ClientAuthenticate).client_info(0);
         assert_eq!(
-            CustomHook.on_client_authenticate(&unnamed, so_far, &ctx()),
-            AuthDecision::Deny
+            broker.authenticate(&captured),
+            Login::Allowed { superuser: false }
         );
     }
 
     #[test]
     fn acl_denies_an_empty_or_missing_username() {
-        let check = |username: Option<&'static str>| {
-            let client = ClientInfo {
-                username: username.map(Into::into),
-                ..Default::default()
-            };
-            CustomHook.on_client_check_acl(&client, PubSub::Publish, "t", true, &ctx())
-        };
-        assert_eq!(check(None), AclDecision::Deny);
-        assert_eq!(check(Some("")), AclDecision::Deny);
-        assert_eq!(check(Some("good")), AclDecision::Allow);
+        let broker = broker();
+        let check = |client: ClientInfo| broker.check_acl(&client, PubSub::Publish, "t");
+        assert_eq!(check(ClientInfo::builder().build()), Access::Denied);
+        assert_eq!(
+            check(ClientInfo::builder().username("").build()),
+            Access::Denied
+        );
+        assert_eq!(
+            check(ClientInfo::builder().username("good").build()),
+            Access::Allowed
+        );
+    }
+
+    #[test]
+    fn captured_connect_and_publish_pass_unchanged() {
+        let broker = broker();
+        for hook in [Hook::ClientConnect, Hook::MessagePublish] {
+            let sample = testing::sample(hook);
+            // No opinion: the broker goes on with the accumulator it had.
+            assert_eq!(
+                Some(broker.replay(&sample)),
+                sample.accumulator(),
+                "{}",
+                hook.name()
+            );
+        }
     }
 }

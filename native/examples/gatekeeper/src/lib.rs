@@ -37,7 +37,7 @@ impl Handler for Gatekeeper {
         _props: &Properties,
         _ctx: &Context,
     ) -> ConnectDecision {
-        if banned(conn.username.as_deref()) {
+        if banned(conn.username().as_deref()) {
             ConnectDecision::Refuse(ReasonCode::BANNED)
         } else {
             ConnectDecision::Accept
@@ -50,7 +50,7 @@ impl Handler for Gatekeeper {
         _so_far: AuthResult,
         _ctx: &Context,
     ) -> AuthDecision {
-        if banned(client.username.as_deref()) {
+        if banned(client.username().as_deref()) {
             AuthDecision::Deny
         } else {
             AuthDecision::Ignore
@@ -69,7 +69,10 @@ impl Handler for Gatekeeper {
         if filter == "#" {
             return FilterDecision::Deny;
         }
-        match (filter.strip_prefix("private/"), client.username.as_deref()) {
+        match (
+            filter.strip_prefix("private/"),
+            client.username().as_deref(),
+        ) {
             (Some(rest), Some(user)) => FilterDecision::Rewrite(format!("users/{user}/{rest}")),
             (Some(_), None) => FilterDecision::Deny,
             (None, _) => FilterDecision::Keep,
@@ -78,10 +81,11 @@ impl Handler for Gatekeeper {
 
     /// `blocked/#` is dropped; `legacy/X` is republished as `v2/X` at QoS 1.
     fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
-        if message.topic.starts_with("blocked/") {
+        let topic = message.topic();
+        if topic.starts_with("blocked/") {
             return PublishDecision::Drop;
         }
-        match message.topic.strip_prefix("legacy/") {
+        match topic.strip_prefix("legacy/") {
             Some(rest) => PublishDecision::Rewrite(
                 MessageRewrite::default().topic(format!("v2/{rest}")).qos(1),
             ),
@@ -96,8 +100,8 @@ impl Handler for Gatekeeper {
         message: &Message,
         _ctx: &Context,
     ) -> DeliveredDecision {
-        let mut payload = message.payload.to_vec();
-        payload.extend_from_slice(format!(" (for {})", client.clientid).as_bytes());
+        let mut payload = message.payload().to_vec();
+        payload.extend_from_slice(format!(" (for {})", client.clientid()).as_bytes());
         DeliveredDecision::Rewrite(MessageRewrite::default().payload(payload))
     }
 }
@@ -107,63 +111,96 @@ export_handler!(Gatekeeper, "emqx_example_gatekeeper");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use emqx_extension_sdk::testing::{self, Login, Publish, Suback, TestBroker};
 
-    fn ctx() -> Context<'static> {
-        Context::new(Hook::ClientSubscribe, "test", Instant::now())
+    fn broker() -> TestBroker<Gatekeeper> {
+        TestBroker::start(Config::default()).expect("Gatekeeper starts")
+    }
+
+    #[test]
+    fn banned_users_are_refused_at_connect_and_login() {
+        let broker = broker();
+        // The captured CONNECT and login are user `bad`'s.
+        let connect = testing::sample(Hook::ClientConnect);
+        assert_eq!(
+            broker.connect(&connect.conn_info(0), &Properties::default()),
+            Err(ReasonCode::BANNED)
+        );
+        let login = testing::sample(Hook::ClientAuthenticate).client_info(0);
+        assert_eq!(broker.authenticate(&login), Login::Denied);
+        let good = ConnInfo::builder().username("good").build();
+        assert_eq!(broker.connect(&good, &Properties::default()), Ok(()));
+        let good = ClientInfo::builder().username("good").build();
+        assert_eq!(broker.authenticate(&good), Login::Undecided);
     }
 
     #[test]
     fn subscriptions_are_denied_rewritten_or_kept() {
-        let good = ClientInfo {
-            username: Some("good".into()),
-            ..Default::default()
-        };
-        let anon = ClientInfo::default();
-        let sub = |c: &ClientInfo, f: &str| {
-            Gatekeeper.on_client_subscribe(
-                c,
-                &Properties::default(),
-                f,
-                &SubOpts::default(),
-                &ctx(),
-            )
-        };
-        assert_eq!(sub(&good, "#"), FilterDecision::Deny);
+        let broker = broker();
+        let good = ClientInfo::builder().username("good").build();
+        let opts = SubOpts::builder().qos(1).build();
+        let filters = [
+            ("#", opts.clone()),
+            ("private/inbox", opts.clone()),
+            ("p/#", opts.clone()),
+        ];
         assert_eq!(
-            sub(&good, "private/inbox"),
-            FilterDecision::Rewrite("users/good/inbox".into())
+            broker.subscribe(&good, &Properties::default(), &filters),
+            vec![
+                Suback::Refused { filter: "#".into() },
+                Suback::Granted {
+                    filter: "users/good/inbox".into(),
+                    qos: 1
+                },
+                Suback::Granted {
+                    filter: "p/#".into(),
+                    qos: 1
+                },
+            ]
         );
-        assert_eq!(sub(&anon, "private/inbox"), FilterDecision::Deny);
-        assert_eq!(sub(&good, "p/#"), FilterDecision::Keep);
+        let anonymous = ClientInfo::builder().build();
+        assert_eq!(
+            broker.subscribe(
+                &anonymous,
+                &Properties::default(),
+                &[("private/inbox", opts)]
+            ),
+            vec![Suback::Refused {
+                filter: "private/inbox".into()
+            }]
+        );
     }
 
     #[test]
     fn publishes_are_dropped_rewritten_or_continued() {
-        let publish = |topic: &'static str| {
-            Gatekeeper.on_message_publish(
-                &Message {
-                    topic: topic.into(),
-                    ..Default::default()
-                },
-                &ctx(),
-            )
-        };
-        assert_eq!(publish("blocked/x"), PublishDecision::Drop);
-        assert_eq!(
-            publish("legacy/a/b"),
-            PublishDecision::Rewrite(MessageRewrite::default().topic("v2/a/b").qos(1))
-        );
-        assert_eq!(publish("p/1"), PublishDecision::Continue);
+        let broker = broker();
+        let publish = |topic: &str| broker.publish(&Message::builder().topic(topic).build());
+        assert!(matches!(publish("blocked/x"), Publish::Dropped));
+        match publish("legacy/a/b") {
+            Publish::Routed(m) => assert_eq!((m.topic().as_ref(), m.qos()), ("v2/a/b", 1)),
+            Publish::Dropped => panic!("legacy/a/b was dropped"),
+        }
+        // Outside the handler's topic filters: not even asked.
+        match publish("p/1") {
+            Publish::Routed(m) => assert_eq!((m.topic().as_ref(), m.qos()), ("p/1", 0)),
+            Publish::Dropped => panic!("p/1 was dropped"),
+        }
     }
 
     #[test]
-    fn message_hooks_are_entered_only_for_their_topic_filters() {
-        let spec = Gatekeeper.hook_spec();
-        assert!(spec.validate().is_ok());
-        assert!(spec.wants(Hook::MessagePublish, "blocked/a"));
-        assert!(!spec.wants(Hook::MessagePublish, "p/1"));
-        assert!(spec.wants(Hook::MessageDelivered, "p/1"));
-        assert!(!spec.wants(Hook::MessageDelivered, "legacy/1"));
+    fn each_subscriber_of_p_receives_the_payload_tagged_for_it() {
+        let broker = broker();
+        let captured = testing::sample(Hook::MessageDelivered);
+        let received = broker.deliver(&captured.client_info(0), &captured.message(1));
+        assert_eq!(received.payload(), b"m1 (for subA)");
+        // Other topics are not rewritten.
+        let other = Message::builder()
+            .topic("legacy/1")
+            .payload(b"x".to_vec())
+            .build();
+        assert_eq!(
+            broker.deliver(&captured.client_info(0), &other).payload(),
+            b"x"
+        );
     }
 }

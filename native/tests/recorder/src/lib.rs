@@ -54,12 +54,18 @@ impl Recorder {
 fn client_fields(c: &ClientInfo) -> String {
     let mut s = format!(
         "clientid={} username={:?} peerhost={:?} sockport={} protocol={} zone={} mountpoint={:?}",
-        c.clientid, c.username, c.peerhost, c.sockport, c.protocol, c.zone, c.mountpoint
+        c.clientid(),
+        c.username(),
+        c.peerhost(),
+        c.sockport(),
+        c.protocol(),
+        c.zone(),
+        c.mountpoint()
     );
-    if let Some(p) = c.password {
+    if let Some(p) = c.password() {
         let _ = write!(s, " password_len={}", p.len());
     }
-    for (k, v) in [("ws_cookie", &c.ws_cookie), ("dn", &c.dn), ("cn", &c.cn)] {
+    for (k, v) in [("ws_cookie", c.ws_cookie()), ("dn", c.dn()), ("cn", c.cn())] {
         if let Some(v) = v {
             let _ = write!(s, " {k}={v}");
         }
@@ -70,39 +76,39 @@ fn client_fields(c: &ClientInfo) -> String {
 fn conn_fields(c: &ConnInfo) -> String {
     format!(
         "conn_clientid={:?} socktype={} peername={:?} sockname={:?} proto_ver={:?} keepalive={:?} props={}",
-        c.clientid.as_deref(),
-        c.socktype,
-        c.peername,
-        c.sockname,
-        c.proto_ver,
-        c.keepalive,
-        c.conn_props.0.len()
+        c.clientid(),
+        c.socktype(),
+        c.peername(),
+        c.sockname(),
+        c.proto_ver(),
+        c.keepalive(),
+        c.conn_props().len()
     )
 }
 
 fn message_fields(m: &Message) -> String {
     format!(
         "from={} topic={} payload={} qos={} id={} retain={} username={:?}",
-        m.from,
-        m.topic,
-        String::from_utf8_lossy(m.payload),
-        m.qos,
+        m.from(),
+        m.topic(),
+        String::from_utf8_lossy(m.payload()),
+        m.qos(),
         m.id_hex(),
-        m.flags.retain,
-        m.headers.username
+        m.flags().retain,
+        m.headers().username()
     )
 }
 
 fn session_fields(s: &SessionInfo) -> String {
     let subs: Vec<String> = s
-        .subscriptions
+        .subscriptions()
         .iter()
-        .map(|(t, o)| format!("{t}@{}", o.qos))
+        .map(|(t, o)| format!("{t}@{}", o.qos()))
         .collect();
     format!(
         "subscriptions={} created_at={:?}",
         subs.join(","),
-        s.created_at
+        s.created_at()
     )
 }
 
@@ -130,29 +136,29 @@ impl Handler for Recorder {
         props: &Properties,
         _: &Context,
     ) -> ConnectDecision {
-        let id = conn.clientid.as_deref().unwrap_or("");
+        let id = conn.clientid().unwrap_or_default();
         self.record(
-            id,
+            &id,
             format!(
                 "client.connect {} nprops={}",
                 conn_fields(conn),
-                props.0.len()
+                props.len()
             ),
         );
         ConnectDecision::Accept
     }
 
     fn on_client_connack(&self, conn: &ConnInfo, reason: &str, _: &Properties, _: &Context) {
-        let id = conn.clientid.as_deref().unwrap_or("");
+        let id = conn.clientid().unwrap_or_default();
         self.record(
-            id,
+            &id,
             format!("client.connack {} reason={reason}", conn_fields(conn)),
         );
     }
 
     fn on_client_connected(&self, client: &ClientInfo, conn: &ConnInfo, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "client.connected {} {}",
                 client_fields(client),
@@ -171,10 +177,10 @@ impl Handler for Recorder {
         let line = format!(
             "client.disconnected {} reason={} {}",
             client_fields(client),
-            reason.as_str(),
+            reason.text(),
             conn_fields(conn)
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
     }
 
     fn on_client_authenticate(
@@ -187,7 +193,7 @@ impl Handler for Recorder {
             "client.authenticate {} so_far={so_far:?}",
             client_fields(client)
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
         AuthDecision::Ignore
     }
 
@@ -203,7 +209,7 @@ impl Handler for Recorder {
             "client.check_acl {} pubsub={pubsub:?} topic={topic} so_far={so_far}",
             client_fields(client)
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
         AclDecision::Ignore
     }
 
@@ -218,9 +224,9 @@ impl Handler for Recorder {
         let line = format!(
             "client.subscribe {} filter={filter} qos={}",
             client_fields(client),
-            opts.qos
+            opts.qos()
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
         FilterDecision::Keep
     }
 
@@ -232,7 +238,7 @@ impl Handler for Recorder {
         _: &Context,
     ) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "client.unsubscribe {} filter={filter}",
                 client_fields(client)
@@ -242,7 +248,7 @@ impl Handler for Recorder {
 
     fn on_session_created(&self, client: &ClientInfo, session: &SessionInfo, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "session.created {} {}",
                 client_fields(client),
@@ -261,15 +267,15 @@ impl Handler for Recorder {
         let line = format!(
             "session.subscribed {} filter={filter} qos={} is_new={:?}",
             client_fields(client),
-            opts.qos,
-            opts.is_new
+            opts.qos(),
+            opts.is_new()
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
     }
 
     fn on_session_unsubscribed(&self, client: &ClientInfo, filter: &str, _: &SubOpts, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "session.unsubscribed {} filter={filter}",
                 client_fields(client)
@@ -279,7 +285,7 @@ impl Handler for Recorder {
 
     fn on_session_resumed(&self, client: &ClientInfo, session: &SessionInfo, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "session.resumed {} {}",
                 client_fields(client),
@@ -290,7 +296,7 @@ impl Handler for Recorder {
 
     fn on_session_discarded(&self, client: &ClientInfo, session: &SessionInfo, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "session.discarded {} {}",
                 client_fields(client),
@@ -301,7 +307,7 @@ impl Handler for Recorder {
 
     fn on_session_takeovered(&self, client: &ClientInfo, session: &SessionInfo, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "session.takeovered {} {}",
                 client_fields(client),
@@ -320,15 +326,15 @@ impl Handler for Recorder {
         let line = format!(
             "session.terminated {} reason={} {}",
             client_fields(client),
-            reason.as_str(),
+            reason.text(),
             session_fields(session)
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
     }
 
     fn on_message_publish(&self, message: &Message, _: &Context) -> PublishDecision {
         self.record(
-            &message.from,
+            &message.from(),
             format!("message.publish {}", message_fields(message)),
         );
         PublishDecision::Continue
@@ -345,13 +351,13 @@ impl Handler for Recorder {
             client_fields(client),
             message_fields(message)
         );
-        self.record(&client.clientid, line);
+        self.record(&client.clientid(), line);
         DeliveredDecision::Continue
     }
 
     fn on_message_acked(&self, client: &ClientInfo, message: &Message, _: &Context) {
         self.record(
-            &client.clientid,
+            &client.clientid(),
             format!(
                 "message.acked {} {}",
                 client_fields(client),
@@ -364,9 +370,9 @@ impl Handler for Recorder {
         let line = format!(
             "message.dropped {} node={node} reason={}",
             message_fields(message),
-            reason.as_str()
+            reason.text()
         );
-        self.record(&message.from, line);
+        self.record(&message.from(), line);
     }
 }
 
