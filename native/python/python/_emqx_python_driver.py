@@ -242,7 +242,9 @@ class Driver:
 
     def _import(self):
         existing = sys.modules.get(self.init_module)
-        if existing is not None and not USER_CODE.owns(_file_of(existing)):
+        if existing is not None and not any(
+            _within(_file_of(existing), d) for d in self.dirs
+        ):
             # Another driver's module, or a library's, by the same name:
             # this driver's own comes from its directories.
             del sys.modules[self.init_module]
@@ -385,10 +387,12 @@ def describe(value, depth=0):
     return "a %s" % type(value).__name__
 
 
-def format_exception(exc):
-    """The traceback of ``exc`` as text, at most :data:`TRACEBACK_LIMIT`
-    characters (the end, where the error is, kept)."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+def format_exception(exc, tb=None):
+    """The traceback of ``exc`` (through ``tb``, by default its own) as
+    text, at most :data:`TRACEBACK_LIMIT` characters (the end, where the
+    error is, kept)."""
+    tb = tb or exc.__traceback__
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
     if len(text) > TRACEBACK_LIMIT:
         text = "...\n" + text[-TRACEBACK_LIMIT:]
     return text.rstrip("\n")

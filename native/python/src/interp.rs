@@ -84,6 +84,7 @@ fn start() -> Result<(), String> {
 fn initialise() -> Result<(), String> {
     make_libpython_global()?;
     restore_sigchld();
+    let vm_signals = SignalDispositions::save();
     // SAFETY: Py_IsInitialized may be called at any time.
     let ours = unsafe { ffi::Py_IsInitialized() } == 0;
     if ours {
@@ -92,6 +93,11 @@ fn initialise() -> Result<(), String> {
     // This thread holds the GIL after Py_InitializeFromConfig; pyo3's
     // attach finds that thread state and takes it over for the bootstrap.
     let booted = Python::attach(bootstrap).map_err(|e| format!("cannot start Python: {e}"));
+    // Importing `signal` (which the bootstrap does, so that it happens
+    // here) installs Python's SIGINT handler when SIGINT has its default
+    // disposition, whatever the config says (CPython 3.11): the VM's
+    // signals are put back as they were.
+    vm_signals.restore();
     if ours {
         // SAFETY: this thread holds the GIL with the main thread state that
         // Py_InitializeFromConfig made; releasing it leaves that state to
@@ -148,6 +154,43 @@ fn restore_sigchld() {
     }
 }
 
+/// Every signal's action, as the process had them before Python started.
+struct SignalDispositions(Vec<(libc::c_int, libc::sigaction)>);
+
+impl SignalDispositions {
+    fn save() -> SignalDispositions {
+        let signals = (1..libc::SIGRTMIN()).filter(|s| ![libc::SIGKILL, libc::SIGSTOP].contains(s));
+        SignalDispositions(
+            signals
+                .filter_map(|signal| {
+                    // SAFETY: a null new action only reads the current one into `old`.
+                    unsafe {
+                        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+                        (libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) == 0)
+                            .then(|| (signal, old.assume_init()))
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Puts back each action that changed since [`SignalDispositions::save`].
+    fn restore(&self) {
+        for (signal, saved) in &self.0 {
+            // SAFETY: reads the current action, and reinstalls one the process
+            // itself had installed before (no code of ours).
+            unsafe {
+                let mut now = MaybeUninit::<libc::sigaction>::zeroed();
+                if libc::sigaction(*signal, std::ptr::null(), now.as_mut_ptr()) == 0
+                    && now.assume_init().sa_sigaction != saved.sa_sigaction
+                {
+                    libc::sigaction(*signal, saved, std::ptr::null_mut());
+                }
+            }
+        }
+    }
+}
+
 /// Py_InitializeFromConfig with the isolated config: no environment
 /// variables, no user site directory, no signal handlers (the VM's stay
 /// the VM's), the C stdio left alone; home and executable those of the
@@ -199,8 +242,10 @@ fn initialize_isolated() -> Result<(), String> {
 /// Registers the support modules, routes output to the log and caches the
 /// objects every call needs.
 fn bootstrap(py: Python<'_>) -> PyResult<()> {
-    // The threading module records this thread as Python's main thread.
+    // The threading module records this thread as Python's main thread;
+    // `signal` is imported while the VM's signals are watched (see initialise).
     py.import("threading")?;
+    py.import("signal")?;
     let sys = py.import("sys")?;
     let modules = sys.getattr("modules")?;
     let builtins = py.import("builtins")?;

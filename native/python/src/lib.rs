@@ -105,17 +105,12 @@ fn exception_text(py: Python<'_>, err: &PyErr) -> String {
     if value.get_type().name().is_ok_and(|n| n == "DriverError") {
         return value.to_string();
     }
-    hookargs_terms_format(py, value).unwrap_or_else(|| err.to_string())
-}
-
-fn hookargs_terms_format(py: Python<'_>, value: &Bound<'_, PyAny>) -> Option<String> {
     hookargs::Terms::get()
         .format_exception
         .bind(py)
-        .call1((value,))
-        .ok()?
-        .extract()
-        .ok()
+        .call1((value, err.traceback(py)))
+        .and_then(|text| text.extract())
+        .unwrap_or_else(|_| err.to_string())
 }
 
 fn load(py: Python<'_>, name: &str, settings: &Settings) -> Result<Loaded, String> {

@@ -149,8 +149,9 @@ pub fn on_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 /// The failure text of a call that fails (the runtime catches the panic
 /// and answers with the failure policy), or None if it decided.
-pub fn failure<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> Option<String> {
-    match std::panic::catch_unwind(f) {
+pub fn failure<R>(f: impl FnOnce() -> R) -> Option<String> {
+    // The SDK's boundary catches the same way.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(_) => None,
         Err(payload) => Some(
             payload
