@@ -14,7 +14,7 @@ use emqx_extension_sdk::{
     PublishDecision, ReasonCode,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyInt, PyList, PyString, PyTuple};
 
 /// A return value, sorted.
 pub(crate) enum Answer<'py> {
@@ -271,9 +271,11 @@ fn qos_field(value: &Bound<'_, PyAny>) -> Result<u8, Failure> {
 /// `payload`, `qos` (as Atom, bytes or str); other keys are left alone, as
 /// the fields of a message returned whole.
 fn rewrite_from_proplist(fields: &Bound<'_, PyAny>) -> Result<MessageRewrite, Failure> {
-    let items = fields
-        .try_iter()
-        .map_err(|_| format!("returned (0, {}); expected {PUBLISH}", describe(fields)))?;
+    let not_a_list = || format!("returned (0, {}); expected {PUBLISH}", describe(fields));
+    if !(fields.is_instance_of::<PyList>() || fields.is_instance_of::<PyTuple>()) {
+        return Err(not_a_list());
+    }
+    let items = fields.try_iter().map_err(|_| not_a_list())?;
     let mut rewrite = MessageRewrite::default();
     for item in items {
         let item = item.map_err(|e| e.to_string())?;
