@@ -2,16 +2,18 @@
 SHELL := /bin/bash
 PRIV := erlang/priv
 EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
+# Libraries the plugin loads itself (the python3 driver's handler).
+DRIVER_LIBS := emqx_extension_hook_python
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
 
-.PHONY: native compile test test-rust test-erlang test-demo lint demo plugin plugin-dir deps clean
+.PHONY: native compile test test-rust test-python test-erlang test-demo lint demo plugin plugin-dir deps pyvenv clean
 
 # Rust workspace in release mode; example libraries into priv/. A library
 # a running VM has mapped must not be written over: remove, then copy.
 native:
 	cargo build --release --workspace
 	mkdir -p $(PRIV)
-	for lib in $(EXAMPLES); do \
+	for lib in $(EXAMPLES) $(DRIVER_LIBS); do \
 	  rm -f $(PRIV)/lib$$lib.so; \
 	  cp target/release/lib$$lib.so $(PRIV)/lib$$lib.so; \
 	done
@@ -21,10 +23,20 @@ native:
 compile:
 	rebar3 compile
 
-test: deps lint test-rust test-erlang test-demo bench-smoke
+test: deps lint test-rust test-python test-erlang test-demo bench-smoke
 
-test-rust:
+# The python3 driver's tests need the PyPI SDK (scripts/python-venv.sh) and,
+# for loading its library as the VM does, the Port launcher built.
+test-rust: pyvenv
+	cargo build --workspace
 	cargo test --workspace
+
+# The python3 driver's Python support code, with Debian's python3 in _build/pyvenv.
+test-python: pyvenv
+	PYTHONDONTWRITEBYTECODE=1 _build/pyvenv/bin/python -m pytest -q -p no:cacheprovider native/python/pytests
+
+pyvenv:
+	@scripts/python-venv.sh
 
 test-erlang:
 	rebar3 do compile, xref, ct
@@ -54,7 +66,7 @@ plugin-dir:
 	mkdir -p $(PLUGIN_DIR)/ebin $(PLUGIN_DIR)/priv $(PLUGIN_DIR)/etc
 	cp $(APP_BUILD)/ebin/*.beam $(APP_BUILD)/ebin/emqx_extension_hook.app $(PLUGIN_DIR)/ebin/
 	cp erlang/priv/emqx_extension_hook.schema $(PLUGIN_DIR)/priv/
-	for lib in $(EXAMPLES); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
+	for lib in $(EXAMPLES) $(DRIVER_LIBS); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
 	cp $(PRIV)/emqx_exhook_port $(PLUGIN_DIR)/priv/
 	cp erlang/etc/emqx_extension_hook.conf $(PLUGIN_DIR)/etc/
 	@echo "plugin directory: $(PLUGIN_DIR)"

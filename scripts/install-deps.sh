@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what this project needs beyond Rust: Erlang/OTP and rebar3 from
-# Debian's packages, and the rustfmt and clippy components.
+# Debian's packages, Debian's Python headers and venv module (the python3
+# driver's library is built against /usr/bin/python3; its tests make a venv),
+# and the rustfmt and clippy components.
 set -euo pipefail
 missing=()
 command -v erl >/dev/null 2>&1 || missing+=(erlang)
 command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
+for pkg in python3-dev python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

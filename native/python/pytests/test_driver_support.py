@@ -1,0 +1,150 @@
+"""The driver's support code: loading user modules, reading init()'s answer."""
+
+import logging
+import os
+import sys
+
+import pytest
+
+import _emqx_python_driver as support
+from _emqx_python_driver import Driver, DriverError
+
+
+@pytest.fixture(autouse=True)
+def finder_in_place():
+    sys.meta_path.insert(0, support.USER_CODE)
+    yield
+    sys.meta_path.remove(support.USER_CODE)
+
+
+def module(tmp_path, name, source):
+    (tmp_path / (name + ".py")).write_text(source)
+    return str(tmp_path)
+
+
+HOOKS = """
+def init():
+    return (0, ([("client_connected", "{name}", "handler.on", ["t/#"]),
+                 ("message_publish", b"{name}", b"handler.on", [("topics", [b"a/+", "b/#"])])], STATE))
+class handler:
+    @staticmethod
+    def on(*args):
+        return args
+STATE = object()
+"""
+
+
+def test_load_resolves_dotted_functions_and_reads_both_topic_forms(tmp_path):
+    d = module(tmp_path, "sup_hooks", HOOKS.format(name="sup_hooks"))
+    driver = Driver("t", [d], "sup_hooks")
+    hooks, state = driver.load()
+    mod = sys.modules["sup_hooks"]
+    assert state is mod.STATE
+    assert [(h[0], h[1], h[2], h[3]) for h in hooks] == [
+        ("client_connected", mod.handler.on, ["t/#"], "sup_hooks.handler.on"),
+        ("message_publish", mod.handler.on, ["a/+", "b/#"], "sup_hooks.handler.on"),
+    ]
+    driver.unload()
+    assert "sup_hooks" not in sys.modules
+    assert d not in sys.path
+
+
+def test_load_imports_the_edited_source_never_bytecode(tmp_path):
+    d = module(tmp_path, "sup_fresh", "VALUE = 1\ndef init():\n    return (0, ([], VALUE))\n")
+    driver = Driver("t", [d], "sup_fresh")
+    assert driver.load()[1] == 1
+    driver.unload()
+    path = tmp_path / "sup_fresh.py"
+    stat = path.stat()
+    path.write_text("VALUE = 2\ndef init():\n    return (0, ([], VALUE))\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert driver.load()[1] == 2
+    driver.unload()
+    assert not (tmp_path / "__pycache__").exists()
+
+
+def test_unload_calls_deinit_and_releases_even_when_it_raises(tmp_path):
+    d = module(
+        tmp_path,
+        "sup_deinit",
+        "def init():\n    return (0, ([], None))\ndef deinit():\n    raise RuntimeError('x')\n",
+    )
+    driver = Driver("t", [d], "sup_deinit")
+    driver.load()
+    with pytest.raises(RuntimeError):
+        driver.unload()
+    assert "sup_deinit" not in sys.modules and d not in support.USER_CODE.dirs()
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        ("None", "init() returned None: expected (0, (HookSpecs, State))"),
+        ("(0, [])", "init() returned (0, list of 0 items)"),
+        ("(1, 'no db')", "init() failed: no db"),
+        ("(0, ([('client_connected',)], None))", "hook spec 0 is (str of length 16,)"),
+        ("(0, ([(1, 'm', 'f', [])], None))", "the hook name is 1, expected str or bytes"),
+        ("(0, ([('client_connected', 'sup_bad', 'nope', [])], None))", "sup_bad.nope does not exist"),
+        ("(0, ([('client_connected', 'sup_bad', 'init', 5)], None))", "opts is 5, expected a list"),
+    ],
+)
+def test_unusable_answers_of_init_say_what_is_wrong(tmp_path, answer, message):
+    d = module(tmp_path, "sup_bad", "def init():\n    return %s\n" % answer)
+    with pytest.raises(DriverError, match=None) as raised:
+        Driver("t", [d], "sup_bad").load()
+    assert message in str(raised.value)
+    assert d not in sys.path, "a failed load leaves nothing behind"
+
+
+def test_relative_path_entries_are_refused():
+    with pytest.raises(DriverError, match="not absolute"):
+        Driver("t", ["relative/dir"], "x").load()
+
+
+def test_a_venv_goes_before_the_system_site_directories(tmp_path):
+    version = "python%d.%d" % sys.version_info[:2]
+    packages = tmp_path / "lib" / version / "site-packages"
+    packages.mkdir(parents=True)
+    (packages / "extra.pth").write_text(str(tmp_path / "from_pth") + "\n")
+    (tmp_path / "from_pth").mkdir()
+    saved = list(sys.path)
+    try:
+        support._add_venv(str(tmp_path))
+        assert str(packages) in sys.path and str(tmp_path / "from_pth") in sys.path
+        system = [i for i, p in enumerate(sys.path) if p in set(__import__("site").getsitepackages())]
+        if system:
+            assert sys.path.index(str(packages)) < min(system)
+    finally:
+        sys.path[:] = saved
+    with pytest.raises(DriverError, match="has no lib/"):
+        support._add_venv(str(tmp_path / "missing"))
+
+
+def test_describe_never_shows_text():
+    assert support.describe(b"password") == "bytes of length 8"
+    assert support.describe((0, "payload")) == "(0, str of length 7)"
+    assert support.describe(("x",)) == "(str of length 1,)"
+    assert support.describe([1, 2, 3]) == "list of 3 items"
+    assert support.describe(None) == "None"
+
+
+def test_the_log_handler_sends_records_at_their_level():
+    seen = []
+    handler = support.BrokerLogHandler(lambda level, text: seen.append((level, text)))
+    logger = logging.getLogger("sup_test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("careful %s", "now")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [(logging.WARNING, "sup_test: careful now")]
+
+
+def test_format_exception_keeps_the_end_of_a_long_traceback():
+    try:
+        raise ValueError("x" * (support.TRACEBACK_LIMIT * 2))
+    except ValueError as e:
+        text = support.format_exception(e)
+    assert text.startswith("...\n") and text.endswith("x")
+    assert len(text) <= support.TRACEBACK_LIMIT + 4

@@ -1,0 +1,229 @@
+//! What the Rust-level tests share: the process made to look like the
+//! broker's VM before the interpreter starts, a logger that keeps every
+//! record, drivers made from Python sources in temporary directories,
+//! calls made on pool-like threads, and the SDK's hook data built by hand.
+#![allow(dead_code)]
+
+use emqx_extension_hook_python::PythonHandler;
+use emqx_extension_sdk::{
+    ClientInfo, Config, ConnInfo, Context, Handler, Hook, InitError, Message,
+};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// One log record: level, target (the driver's name), text.
+pub type Record = (log::Level, String, String);
+
+static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
+
+struct Keeper;
+
+impl log::Log for Keeper {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        if let Ok(mut records) = RECORDS.lock() {
+            records.push((
+                record.level(),
+                record.target().to_string(),
+                record.args().to_string(),
+            ));
+        }
+    }
+    fn flush(&self) {}
+}
+
+extern "C" fn vm_sigterm(_: libc::c_int) {}
+
+/// The address of the SIGTERM handler the stand-in VM installed.
+pub fn vm_sigterm_handler() -> libc::sighandler_t {
+    vm_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t
+}
+
+/// The current disposition of `signal`.
+pub fn disposition(signal: libc::c_int) -> libc::sighandler_t {
+    // SAFETY: a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old);
+        old.sa_sigaction
+    }
+}
+
+/// Makes the process look like the broker's VM before any interpreter
+/// starts: SIGCHLD ignored, a SIGTERM handler of its own; keeps log records.
+pub fn setup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: installs SIG_IGN for SIGCHLD and a handler that does nothing
+        // for SIGTERM, as the VM does, before any other thread uses signals.
+        unsafe {
+            let mut ignore: libc::sigaction = std::mem::zeroed();
+            ignore.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(libc::SIGCHLD, &ignore, std::ptr::null_mut());
+            let mut term: libc::sigaction = std::mem::zeroed();
+            term.sa_sigaction = vm_sigterm_handler();
+            libc::sigaction(libc::SIGTERM, &term, std::ptr::null_mut());
+        }
+        log::set_logger(&Keeper).expect("the only logger");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// Every record logged for `target` so far.
+pub fn records(target: &str) -> Vec<Record> {
+    RECORDS
+        .lock()
+        .map(|r| r.iter().filter(|(_, t, _)| t == target).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Waits up to 5 s for a record for `target` whose text contains `text`.
+pub fn wait_record(target: &str, text: &str) -> Option<Record> {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(r) = records(target)
+            .into_iter()
+            .find(|(_, _, t)| t.contains(text))
+        {
+            return Some(r);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh directory for one test's Python sources.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("emqx-python-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Writes `source` as `dir/file`.
+pub fn write(dir: &Path, file: &str, source: &str) {
+    std::fs::write(dir.join(file), source).expect("write source");
+}
+
+/// The driver config a python3 driver gets: `path`, `init_module`, and `extra`.
+pub fn config(name: &str, path: &str, module: &str, extra: &[(&str, &str)]) -> Config {
+    let mut settings = vec![
+        ("path".to_string(), path.to_string()),
+        ("init_module".to_string(), module.to_string()),
+        ("node".to_string(), "emqx@127.0.0.1".to_string()),
+    ];
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::new(name, settings)
+}
+
+/// A driver `name` whose module `module` is `source`, in a fresh directory.
+pub fn driver(name: &str, module: &str, source: &str) -> PythonHandler {
+    setup();
+    let dir = temp_dir(name);
+    write(&dir, &format!("{module}.py"), source);
+    init(&config(name, &dir.to_string_lossy(), module, &[])).expect("driver starts")
+}
+
+pub fn init(config: &Config) -> Result<PythonHandler, InitError> {
+    setup();
+    PythonHandler::init(config)
+}
+
+/// The SDK's pool will give its workers 8 MiB stacks: calls run on such a thread.
+pub fn on_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn_scoped(s, f)
+            .expect("thread")
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// The failure text of a call that fails (the runtime catches the panic
+/// and answers with the failure policy), or None if it decided.
+pub fn failure<R>(f: impl FnOnce() -> R) -> Option<String> {
+    // The SDK's boundary catches the same way.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(_) => None,
+        Err(payload) => Some(
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+pub fn ctx(hook: Hook) -> Context<'static> {
+    Context::new(hook, "test", Instant::now() + Duration::from_secs(5))
+}
+
+pub fn client(clientid: &'static str, username: Option<&'static str>) -> ClientInfo<'static> {
+    ClientInfo {
+        zone: "external".into(),
+        protocol: "mqtt".into(),
+        peerhost: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
+        sockport: 1883,
+        clientid: clientid.into(),
+        username: username.map(Into::into),
+        password: Some(b"s3cret"),
+        mountpoint: None,
+        is_bridge: false,
+        is_superuser: false,
+        anonymous: None,
+        auth_result: None,
+        ws_cookie: None,
+        dn: None,
+        cn: None,
+    }
+}
+
+pub fn conn(clientid: &'static str, username: Option<&'static str>) -> ConnInfo<'static> {
+    ConnInfo {
+        socktype: "tcp".into(),
+        peername: Some(SocketAddr::from(([127, 0, 0, 1], 33854))),
+        sockname: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
+        conn_mod: "emqx_connection".into(),
+        proto_name: Some("MQTT".into()),
+        proto_ver: Some(4),
+        clean_start: Some(true),
+        keepalive: Some(60),
+        clientid: Some(clientid.into()),
+        username: username.map(Into::into),
+        ..Default::default()
+    }
+}
+
+pub fn message(topic: &'static str, payload: &'static [u8]) -> Message<'static> {
+    Message {
+        id: &[0, 6, 97, 35],
+        qos: 1,
+        from: "pubA".into(),
+        topic: topic.into(),
+        payload,
+        timestamp: 1795654384903,
+        ..Default::default()
+    }
+}
+
+/// Evaluates `expr` (Python) with the GIL and returns it as text (`str()`).
+pub fn py_eval(expr: &str) -> String {
+    use pyo3::prelude::*;
+    let code = std::ffi::CString::new(expr).expect("no NUL");
+    on_pool_thread(|| {
+        Python::attach(|py| {
+            py.eval(&code, None, None)
+                .and_then(|v| v.str().map(|s| s.to_string()))
+                .unwrap_or_else(|e| format!("error: {e}"))
+        })
+    })
+}
