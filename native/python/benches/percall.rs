@@ -100,15 +100,11 @@ fn main() {
          def auth(clientinfo, so_far, state):\n    return (0, True)\n",
     )
     .expect("write");
-    let client = ClientInfo {
-        protocol: "mqtt".into(),
-        clientid: "bench-client-1".into(),
-        username: Some("user".into()),
-        password: Some(b"secret"),
-        peerhost: Some([127, 0, 0, 1].into()),
-        sockport: 1883,
-        ..Default::default()
-    };
+    let client = ClientInfo::builder()
+        .clientid("bench-client-1")
+        .username("user")
+        .password(b"secret")
+        .build();
     let minimal = driver("minimal", &dir, "minimal", None);
     on_pool_thread(|| {
         measure("authenticate, minimal handler (no SDK)", 200_000, || {

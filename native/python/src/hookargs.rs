@@ -180,24 +180,24 @@ pub(crate) fn client_info<'py>(
         py,
         vec![
             (Key::node, node.clone()),
-            (Key::clientid, bytes(py, &c.clientid)),
+            (Key::clientid, bytes(py, &c.clientid())),
             (
                 Key::username,
-                bytes(py, c.username.as_deref().unwrap_or("")),
+                bytes(py, c.username().as_deref().unwrap_or("")),
             ),
             (
                 Key::password,
-                PyBytes::new(py, c.password.unwrap_or(b"")).into_any(),
+                PyBytes::new(py, c.password().unwrap_or(b"")).into_any(),
             ),
-            (Key::peerhost, bytes(py, &ip_text(c.peerhost))),
-            (Key::sockport, int(py, c.sockport)?),
-            (Key::protocol, atom(py, &c.protocol)?),
+            (Key::peerhost, bytes(py, &ip_text(c.peerhost()))),
+            (Key::sockport, int(py, c.sockport())?),
+            (Key::protocol, atom(py, &c.protocol())?),
             (
                 Key::mountpoint,
-                bytes(py, c.mountpoint.as_deref().unwrap_or("")),
+                bytes(py, c.mountpoint().as_deref().unwrap_or("")),
             ),
-            (Key::is_superuser, boolean(py, c.is_superuser)),
-            (Key::anonymous, boolean(py, c.anonymous.unwrap_or(true))),
+            (Key::is_superuser, boolean(py, c.is_superuser())),
+            (Key::anonymous, boolean(py, c.anonymous().unwrap_or(true))),
         ],
     )
 }
@@ -215,23 +215,26 @@ pub(crate) fn conn_info<'py>(
             (Key::node, node.clone()),
             (
                 Key::clientid,
-                bytes(py, c.clientid.as_deref().unwrap_or("")),
+                bytes(py, c.clientid().as_deref().unwrap_or("")),
             ),
             (
                 Key::username,
-                bytes(py, c.username.as_deref().unwrap_or("")),
+                bytes(py, c.username().as_deref().unwrap_or("")),
             ),
             (
                 Key::peerhost,
-                bytes(py, &ip_text(c.peername.map(|p| p.ip()))),
+                bytes(py, &ip_text(c.peername().map(|p| p.ip()))),
             ),
-            (Key::sockport, int(py, c.sockname.map_or(0, |s| s.port()))?),
+            (
+                Key::sockport,
+                int(py, c.sockname().map_or(0, |s| s.port()))?,
+            ),
             (
                 Key::proto_name,
-                bytes(py, c.proto_name.as_deref().unwrap_or("")),
+                bytes(py, c.proto_name().as_deref().unwrap_or("")),
             ),
-            (Key::proto_ver, optional(py, c.proto_ver)?),
-            (Key::keepalive, optional(py, c.keepalive)?),
+            (Key::proto_ver, optional(py, c.proto_ver())?),
+            (Key::keepalive, optional(py, c.keepalive())?),
         ],
     )
 }
@@ -247,11 +250,11 @@ pub(crate) fn message<'py>(
         vec![
             (Key::node, node.clone()),
             (Key::id, bytes(py, &m.id_hex())),
-            (Key::qos, int(py, m.qos)?),
-            (Key::from, bytes(py, &m.from)),
-            (Key::topic, bytes(py, &m.topic)),
-            (Key::payload, PyBytes::new(py, m.payload).into_any()),
-            (Key::timestamp, int(py, m.timestamp)?),
+            (Key::qos, int(py, m.qos())?),
+            (Key::from, bytes(py, &m.from())),
+            (Key::topic, bytes(py, &m.topic())),
+            (Key::payload, PyBytes::new(py, m.payload()).into_any()),
+            (Key::timestamp, int(py, m.timestamp())?),
         ],
     )
 }
@@ -259,41 +262,42 @@ pub(crate) fn message<'py>(
 /// MQTT 5 properties: `(Atom(name), value)`, `User-Property` as a list of
 /// `(key, value)` bytes pairs.
 pub(crate) fn properties<'py>(py: Python<'py>, p: &Properties) -> PyResult<Bound<'py, PyAny>> {
-    let items =
-        p.0.iter()
-            .map(|(name, value)| {
-                let value = match value {
-                    PropertyValue::Integer(i) => int(py, *i)?,
-                    PropertyValue::Binary(b) => PyBytes::new(py, b).into_any(),
-                    PropertyValue::Pairs(pairs) => list(
-                        py,
-                        pairs
-                            .iter()
-                            .map(|(k, v)| {
-                                PyTuple::new(py, [bytes(py, k), bytes(py, v)]).map(Bound::into_any)
-                            })
-                            .collect::<PyResult<Vec<_>>>()?,
-                    )?,
-                    PropertyValue::Other(text) => bytes(py, text),
-                };
-                PyTuple::new(py, [atom(py, name)?, value]).map(Bound::into_any)
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+    let items = p
+        .iter()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                PropertyValue::Integer(i) => int(py, i)?,
+                PropertyValue::Binary(b) => PyBytes::new(py, b).into_any(),
+                PropertyValue::Pairs(pairs) => list(
+                    py,
+                    pairs
+                        .iter()
+                        .map(|(k, v)| {
+                            PyTuple::new(py, [bytes(py, k), bytes(py, v)]).map(Bound::into_any)
+                        })
+                        .collect::<PyResult<Vec<_>>>()?,
+                )?,
+                PropertyValue::Other(text) => bytes(py, &text),
+            };
+            PyTuple::new(py, [atom(py, &name)?, value]).map(Bound::into_any)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
     list(py, items)
 }
 
 /// Subscription options, keys in the order `maps:to_list` gives them.
 pub(crate) fn sub_opts<'py>(py: Python<'py>, o: &SubOpts) -> PyResult<Bound<'py, PyAny>> {
     let mut pairs = Vec::with_capacity(6);
-    if let Some(is_new) = o.is_new {
+    if let Some(is_new) = o.is_new() {
         pairs.push((Key::is_new, boolean(py, is_new)));
     }
-    pairs.push((Key::nl, int(py, o.nl)?));
-    pairs.push((Key::qos, int(py, o.qos)?));
-    pairs.push((Key::rap, int(py, o.rap)?));
-    pairs.push((Key::rh, int(py, o.rh)?));
-    if let Some(share) = &o.share {
-        pairs.push((Key::share, bytes(py, share)));
+    pairs.push((Key::nl, int(py, o.nl())?));
+    pairs.push((Key::qos, int(py, o.qos())?));
+    pairs.push((Key::rap, int(py, o.rap())?));
+    pairs.push((Key::rh, int(py, o.rh())?));
+    if let Some(share) = o.share() {
+        pairs.push((Key::share, bytes(py, &share)));
     }
     proplist(py, pairs)
 }
@@ -331,7 +335,7 @@ pub(crate) fn flag(py: Python<'_>, value: bool) -> Bound<'_, PyAny> {
 /// A reason: an `Atom` when the broker's reason was an atom (`normal`,
 /// `takeovered`, ...), else its text as bytes.
 pub(crate) fn reason<'py>(py: Python<'py>, reason: &Reason) -> PyResult<Bound<'py, PyAny>> {
-    reason_text(py, reason.as_str())
+    reason_text(py, &reason.text())
 }
 
 /// As [`reason`], from text (connack's reason code name).

@@ -392,7 +392,7 @@ impl Handler for PythonHandler {
                 Ok(vec![
                     hookargs::client_info(py, node, client)?,
                     hookargs::properties(py, props)?,
-                    hookargs::topic_filters(py, filter, opts.qos)?,
+                    hookargs::topic_filters(py, filter, opts.qos())?,
                 ])
             },
             |result| {

@@ -5,8 +5,10 @@
 mod common;
 
 use common::*;
+use emqx_extension_sdk::testing::{self, Access, Login, Publish};
 use emqx_extension_sdk::{
-    AclDecision, AuthDecision, AuthResult, ConnectDecision, Handler, Hook, PubSub, PublishDecision,
+    AclDecision, AuthDecision, AuthResult, ClientInfo, Handler, Hook, Properties, PubSub,
+    PublishDecision,
 };
 use std::path::PathBuf;
 
@@ -40,14 +42,13 @@ const SO_FAR: AuthResult = AuthResult {
 fn the_articles_custom_hook_runs_unchanged_on_the_pypi_sdk() {
     let fixtures = manifest_dir().join("tests/fixtures/custom_hook");
     let venv = venv();
-    let h = init(&config(
+    let broker = broker(&config(
         "custom",
         &fixtures.to_string_lossy(),
         "hooks",
         &[("venv", &venv)],
-    ))
-    .expect("CustomHook starts");
-    let hooks: Vec<Hook> = h.implemented_hooks().iter().collect();
+    ));
+    let hooks: Vec<Hook> = broker.hooks().iter().collect();
     assert_eq!(
         hooks,
         vec![
@@ -59,48 +60,62 @@ fn the_articles_custom_hook_runs_unchanged_on_the_pypi_sdk() {
         ]
     );
     on_pool_thread(|| {
-        let auth = |c| h.on_client_authenticate(&c, SO_FAR, &ctx(Hook::ClientAuthenticate));
-        assert_eq!(auth(client("c1", Some("u"))), AuthDecision::Allow);
-        assert_eq!(auth(client("", Some("u"))), AuthDecision::Deny);
-        let acl =
-            |c| h.on_client_check_acl(&c, PubSub::Publish, "t/1", true, &ctx(Hook::ClientCheckAcl));
-        assert_eq!(acl(client("c1", Some("good"))), AclDecision::Allow);
-        assert_eq!(acl(client("c1", None)), AclDecision::Deny);
+        // The captured login (client c-bad): every named client is let in.
+        let login = testing::sample(Hook::ClientAuthenticate).client_info(0);
         assert_eq!(
-            h.on_client_connect(
-                &conn("c1", None),
-                &Default::default(),
-                &ctx(Hook::ClientConnect)
+            broker.authenticate(&login),
+            Login::Allowed { superuser: false }
+        );
+        let nameless = ClientInfo::builder().clientid("").build();
+        assert_eq!(broker.authenticate(&nameless), Login::Denied);
+        let subscriber = testing::sample(Hook::ClientCheckAcl).client_info(0);
+        assert_eq!(
+            broker.check_acl(&subscriber, PubSub::Publish, "t/1"),
+            Access::Allowed
+        );
+        let anonymous = ClientInfo::builder().build();
+        assert_eq!(
+            broker.check_acl(&anonymous, PubSub::Publish, "t/1"),
+            Access::Denied
+        );
+        let connect = testing::sample(Hook::ClientConnect);
+        assert_eq!(
+            broker.connect(&connect.conn_info(0), &Properties::default()),
+            Ok(())
+        );
+        let published = testing::sample(Hook::MessagePublish).message(0);
+        match broker.publish(&published) {
+            Publish::Routed(m) => assert_eq!(
+                (m.topic().as_ref(), m.payload(), m.qos()),
+                ("p/1", &b"m1"[..], 1)
             ),
-            ConnectDecision::Accept
-        );
-        h.on_client_connected(
-            &client("c1", None),
-            &conn("c1", None),
-            &ctx(Hook::ClientConnected),
-        );
-        assert_eq!(
-            h.on_message_publish(&message("t/1", b"hello"), &ctx(Hook::MessagePublish)),
-            PublishDecision::Continue
-        );
+            Publish::Dropped => panic!("the CustomHook dropped a message"),
+        }
+        // Every captured call, as the broker made it: the hooks the
+        // CustomHook does not define are not even called.
+        for sample in testing::samples() {
+            broker.replay(&sample);
+        }
     });
     let lines: Vec<(log::Level, String)> = records("custom")
         .into_iter()
         .map(|(level, _, text)| (level, text))
         .collect();
     for expected in [
-        "[Python SDK] [on_client_authenticate] c1 authenticate",
+        "[Python SDK] [on_client_authenticate] c-bad authenticate",
+        "[Python SDK] [on_client_authenticate]  authenticate",
         "[Python SDK] [on_client_check_acl] good check ACL: publish t/1",
-        "[Python SDK] [on_client_connect] c1 connecte",
-        "[Python SDK] [on_client_connected] c1 connected",
-        "[Python SDK] [on_message_publish] t/1 hello",
+        "[Python SDK] [on_client_check_acl] good check ACL: subscribe p/#",
+        "[Python SDK] [on_client_connect] c-bad connecte",
+        "[Python SDK] [on_client_connected] subA connected",
+        "[Python SDK] [on_message_publish] p/1 m1",
     ] {
         assert!(
             lines.contains(&(log::Level::Info, expected.to_string())),
             "no info record {expected:?} in {lines:?}"
         );
     }
-    h.deinit();
+    broker.stop();
 }
 
 /// A module in the style of the original's own test script: plain
@@ -152,13 +167,12 @@ fn seen(hook: &str) -> String {
 
 #[test]
 fn raw_handlers_get_the_original_arguments_then_state() {
-    use emqx_extension_sdk::{MessageRewrite, Properties, PropertyValue, Reason, SubOpts};
+    use emqx_extension_sdk::{MessageRewrite, Reason, SessionInfo, SubOpts};
     let h = driver("raw", "raw_hooks", RAW);
     let c = client("c1", Some("good"));
-    let props = Properties(vec![(
-        "Session-Expiry-Interval".into(),
-        PropertyValue::Integer(30),
-    )]);
+    let props = Properties::builder()
+        .set("Session-Expiry-Interval", 30)
+        .build();
     on_pool_thread(|| {
         assert_eq!(
             h.on_client_authenticate(&c, SO_FAR, &ctx(Hook::ClientAuthenticate)),
@@ -184,14 +198,11 @@ fn raw_handlers_get_the_original_arguments_then_state() {
         h.on_client_connected(&c, &conn("c1", None), &ctx(Hook::ClientConnected));
         h.on_client_disconnected(
             &c,
-            &Reason("normal".into()),
+            &Reason::new("normal"),
             &conn("c1", None),
             &ctx(Hook::ClientDisconnected),
         );
-        let opts = SubOpts {
-            qos: 1,
-            ..Default::default()
-        };
+        let opts = SubOpts::builder().qos(1).build();
         h.on_client_subscribe(
             &c,
             &Properties::default(),
@@ -205,16 +216,12 @@ fn raw_handlers_get_the_original_arguments_then_state() {
             "r/#",
             &ctx(Hook::ClientUnsubscribe),
         );
-        let opts = SubOpts {
-            qos: 1,
-            is_new: Some(true),
-            ..Default::default()
-        };
+        let opts = SubOpts::builder().qos(1).is_new(true).build();
         h.on_session_subscribed(&c, "p/#", &opts, &ctx(Hook::SessionSubscribed));
         h.on_session_terminated(
             &c,
-            &Reason("{shutdown,tcp_closed}".into()),
-            &Default::default(),
+            &Reason::new("{shutdown,tcp_closed}"),
+            &SessionInfo::builder().build(),
             &ctx(Hook::SessionTerminated),
         );
         assert_eq!(
@@ -225,7 +232,7 @@ fn raw_handlers_get_the_original_arguments_then_state() {
         h.on_message_dropped(
             &message("t/1", b"m1"),
             "emqx@127.0.0.1",
-            &Reason("no_subscribers".into()),
+            &Reason::new("no_subscribers"),
             &ctx(Hook::MessageDropped),
         );
     });
@@ -281,6 +288,114 @@ fn raw_handlers_get_the_original_arguments_then_state() {
     );
     h.deinit();
     assert!(wait_record("raw", "raw_hooks deinit, after 13 hooks").is_some());
+}
+
+/// Every hook, kept by one function that records its arguments.
+const EVERY_HOOK: &str = r#"
+SEEN = []
+
+def init():
+    names = ("client_connect", "client_connack", "client_connected", "client_disconnected",
+             "client_authenticate", "client_check_acl", "client_subscribe", "client_unsubscribe",
+             "session_created", "session_subscribed", "session_unsubscribed", "session_resumed",
+             "session_discarded", "session_takeovered", "session_terminated", "message_publish",
+             "message_delivered", "message_acked", "message_dropped")
+    return (0, ([(name, "every_hook", "keep", []) for name in names], "state"))
+
+def keep(*args):
+    assert args[-1] == "state"
+    SEEN.append(repr(args[:-1]))
+"#;
+
+/// A captured client's `clientinfo` as the original passed it.
+fn client_repr(clientid: &str, username: &str, anonymous: bool) -> String {
+    let anonymous = if anonymous { "True" } else { "False" };
+    format!(
+        "List([(Atom(b'node'), Atom(b'emqx@127.0.0.1')), (Atom(b'clientid'), b'{clientid}'), \
+         (Atom(b'username'), b'{username}'), (Atom(b'password'), b''), (Atom(b'peerhost'), b'127.0.0.1'), \
+         (Atom(b'sockport'), 1883), (Atom(b'protocol'), Atom(b'mqtt')), (Atom(b'mountpoint'), b''), \
+         (Atom(b'is_superuser'), False), (Atom(b'anonymous'), {anonymous})])"
+    )
+}
+
+/// A captured message as the original passed it.
+fn message_repr(id: &str, qos: u8, from: &str, topic: &str, payload: &str, ts: u64) -> String {
+    format!(
+        "List([(Atom(b'node'), Atom(b'emqx@127.0.0.1')), (Atom(b'id'), b'{id}'), (Atom(b'qos'), {qos}), \
+         (Atom(b'from'), b'{from}'), (Atom(b'topic'), b'{topic}'), (Atom(b'payload'), b'{payload}'), \
+         (Atom(b'timestamp'), {ts})])"
+    )
+}
+
+#[test]
+fn every_captured_call_reaches_a_raw_handler_as_the_original_passed_it() {
+    let dir = write_module("every", "every_hook", EVERY_HOOK);
+    let broker = broker(&config("every", &dir, "every_hook", &[]));
+    assert_eq!(broker.hooks().iter().count(), 19);
+    let conn = "List([(Atom(b'node'), Atom(b'emqx@127.0.0.1')), (Atom(b'clientid'), b'c-bad'), \
+                (Atom(b'username'), b'bad'), (Atom(b'peerhost'), b'127.0.0.1'), (Atom(b'sockport'), 1883), \
+                (Atom(b'proto_name'), b'MQTT'), (Atom(b'proto_ver'), 4), (Atom(b'keepalive'), 60)])";
+    let (sub_a, pub_a, sub_b) = (
+        client_repr("subA", "good", false),
+        client_repr("pubA", "good", false),
+        client_repr("subB", "good", false),
+    );
+    let m1 = message_repr(
+        "000661235dc06475f443000006ae0001",
+        1,
+        "pubA",
+        "p/1",
+        "m1",
+        1795654384903,
+    );
+    let m2 = message_repr(
+        "000661235dc07a9bf443000006bf0001",
+        0,
+        "pubB",
+        "nobody/here",
+        "m2",
+        1795654384908,
+    );
+    let expected = |hook: Hook| -> String {
+        match hook {
+            Hook::ClientAuthenticate => format!("({}, True)", client_repr("c-bad", "bad", true)),
+            Hook::ClientCheckAcl => format!("({sub_a}, Atom(b'subscribe'), b'p/#', True)"),
+            Hook::ClientConnack => format!("({conn}, Atom(b'not_authorized'), List([]))"),
+            Hook::ClientConnect => format!("({conn}, List([]))"),
+            Hook::ClientConnected
+            | Hook::SessionCreated
+            | Hook::SessionDiscarded
+            | Hook::SessionResumed
+            | Hook::SessionTakeovered => format!("({sub_a},)"),
+            Hook::ClientDisconnected | Hook::SessionTerminated => {
+                format!("({pub_a}, Atom(b'normal'))")
+            }
+            Hook::ClientSubscribe => format!("({sub_a}, List([]), List([(b'p/#', 1)]))"),
+            Hook::ClientUnsubscribe => format!("({sub_b}, List([]), List([(b'r/#', 0)]))"),
+            Hook::SessionSubscribed => format!(
+                "({sub_a}, b'p/#', List([(Atom(b'is_new'), True), (Atom(b'nl'), 0), (Atom(b'qos'), 1), \
+                 (Atom(b'rap'), 0), (Atom(b'rh'), 0)]))"
+            ),
+            Hook::SessionUnsubscribed => format!("({sub_b}, b'r/#')"),
+            Hook::MessagePublish => format!("({m1},)"),
+            Hook::MessageDelivered | Hook::MessageAcked => format!("({sub_a}, {m1})"),
+            Hook::MessageDropped => format!("({m2}, Atom(b'no_subscribers'))"),
+        }
+    };
+    for sample in testing::samples() {
+        let hook = sample.hook();
+        let result = on_pool_thread(|| broker.replay(&sample));
+        // No opinion: a fold's accumulator stands.
+        assert_eq!(
+            result,
+            sample.accumulator().unwrap_or_else(|| "ok".into()),
+            "{}",
+            hook.name()
+        );
+        let seen = py_eval("__import__('sys').modules['every_hook'].SEEN.pop()");
+        assert_eq!(seen, expected(hook), "{}", hook.name());
+    }
+    broker.stop();
 }
 
 #[test]

@@ -6,9 +6,11 @@ mod common;
 
 use common::*;
 use emqx_extension_hook_python::PythonHandler;
+use emqx_extension_sdk::testing::{self, Login, Publish, Suback, TestBroker};
 use emqx_extension_sdk::{
-    AclDecision, AuthDecision, AuthResult, ConnectDecision, DeliveredDecision, FilterDecision,
-    Handler, Hook, MessageRewrite, Properties, PubSub, PublishDecision, ReasonCode, SubOpts,
+    AclDecision, AuthDecision, AuthResult, ClientInfo, ConnInfo, ConnectDecision,
+    DeliveredDecision, FilterDecision, Handler, Hook, Message, MessageRewrite, Properties, PubSub,
+    PublishDecision, ReasonCode, SubOpts,
 };
 
 const SO_FAR: AuthResult = AuthResult {
@@ -16,21 +18,20 @@ const SO_FAR: AuthResult = AuthResult {
     anonymous: true,
 };
 
-fn gatekeeper() -> PythonHandler {
+fn gatekeeper() -> TestBroker<PythonHandler> {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    init(&config(
+    broker(&config(
         "gatekeeper",
         &examples.to_string_lossy(),
         "gatekeeper",
         &[],
     ))
-    .expect("gatekeeper starts")
 }
 
 #[test]
 fn the_python_gatekeeper_decides_as_the_rust_one() {
-    let h = gatekeeper();
-    let hooks: Vec<Hook> = h.implemented_hooks().iter().collect();
+    let broker = gatekeeper();
+    let hooks: Vec<Hook> = broker.hooks().iter().collect();
     assert_eq!(
         hooks,
         vec![
@@ -42,64 +43,76 @@ fn the_python_gatekeeper_decides_as_the_rust_one() {
         ]
     );
     on_pool_thread(|| {
-        let connect = |u| {
-            h.on_client_connect(
-                &conn("c1", u),
+        // The captured CONNECT and login are user `bad`'s.
+        let connect = testing::sample(Hook::ClientConnect);
+        assert_eq!(
+            broker.connect(&connect.conn_info(0), &Properties::default()),
+            Err(ReasonCode::BANNED)
+        );
+        let login = testing::sample(Hook::ClientAuthenticate).client_info(0);
+        assert_eq!(broker.authenticate(&login), Login::Denied);
+        let good = ConnInfo::builder().username("good").build();
+        assert_eq!(broker.connect(&good, &Properties::default()), Ok(()));
+        let good = ClientInfo::builder().username("good").build();
+        assert_eq!(broker.authenticate(&good), Login::Undecided);
+
+        let opts = SubOpts::builder().qos(1).build();
+        let filters = [
+            ("#", opts.clone()),
+            ("private/inbox", opts.clone()),
+            ("p/#", opts.clone()),
+        ];
+        assert_eq!(
+            broker.subscribe(&good, &Properties::default(), &filters),
+            vec![
+                Suback::Refused { filter: "#".into() },
+                Suback::Granted {
+                    filter: "users/good/inbox".into(),
+                    qos: 1
+                },
+                Suback::Granted {
+                    filter: "p/#".into(),
+                    qos: 1
+                },
+            ]
+        );
+        let anonymous = ClientInfo::builder().build();
+        assert_eq!(
+            broker.subscribe(
+                &anonymous,
                 &Properties::default(),
-                &ctx(Hook::ClientConnect),
-            )
-        };
-        assert_eq!(
-            connect(Some("bad")),
-            ConnectDecision::Refuse(ReasonCode::BANNED)
-        );
-        assert_eq!(connect(Some("good")), ConnectDecision::Accept);
-        let auth =
-            |u| h.on_client_authenticate(&client("c1", u), SO_FAR, &ctx(Hook::ClientAuthenticate));
-        assert_eq!(auth(Some("bad")), AuthDecision::Deny);
-        assert_eq!(auth(Some("good")), AuthDecision::Ignore);
-        let sub = |u, f| {
-            h.on_client_subscribe(
-                &client("c1", u),
-                &Properties::default(),
-                f,
-                &SubOpts::default(),
-                &ctx(Hook::ClientSubscribe),
-            )
-        };
-        assert_eq!(sub(Some("good"), "#"), FilterDecision::Deny);
-        assert_eq!(
-            sub(Some("good"), "private/inbox"),
-            FilterDecision::Rewrite("users/good/inbox".into())
-        );
-        assert_eq!(sub(None, "private/inbox"), FilterDecision::Deny);
-        assert_eq!(sub(Some("good"), "p/#"), FilterDecision::Keep);
-        let publish = |t| h.on_message_publish(&message(t, b"m"), &ctx(Hook::MessagePublish));
-        assert_eq!(publish("blocked/x"), PublishDecision::Drop);
-        assert_eq!(
-            publish("legacy/a/b"),
-            PublishDecision::Rewrite(MessageRewrite::default().topic("v2/a/b").qos(1))
-        );
-        assert_eq!(
-            h.on_message_delivered(
-                &client("subA", None),
-                &message("p/1", b"m1"),
-                &ctx(Hook::MessageDelivered)
+                &[("private/inbox", opts)]
             ),
-            DeliveredDecision::Rewrite(
-                MessageRewrite::default().payload(b"m1 (for subA)".to_vec())
-            )
+            vec![Suback::Refused {
+                filter: "private/inbox".into()
+            }]
+        );
+
+        let publish = |topic: &str| broker.publish(&Message::builder().topic(topic).build());
+        assert!(matches!(publish("blocked/x"), Publish::Dropped));
+        match publish("legacy/a/b") {
+            Publish::Routed(m) => assert_eq!((m.topic().as_ref(), m.qos()), ("v2/a/b", 1)),
+            Publish::Dropped => panic!("legacy/a/b was dropped"),
+        }
+        // Outside the handler's topic filters: not even asked.
+        match publish("p/1") {
+            Publish::Routed(m) => assert_eq!((m.topic().as_ref(), m.qos()), ("p/1", 0)),
+            Publish::Dropped => panic!("p/1 was dropped"),
+        }
+
+        let captured = testing::sample(Hook::MessageDelivered);
+        let received = broker.deliver(&captured.client_info(0), &captured.message(1));
+        assert_eq!(received.payload(), b"m1 (for subA)");
+        let other = Message::builder()
+            .topic("legacy/1")
+            .payload(b"x".to_vec())
+            .build();
+        assert_eq!(
+            broker.deliver(&captured.client_info(0), &other).payload(),
+            b"x"
         );
     });
-    let spec = h.hook_spec();
-    assert!(
-        spec.wants(Hook::MessagePublish, "blocked/a") && !spec.wants(Hook::MessagePublish, "p/1")
-    );
-    assert!(
-        spec.wants(Hook::MessageDelivered, "p/1")
-            && !spec.wants(Hook::MessageDelivered, "legacy/1")
-    );
-    h.deinit();
+    broker.stop();
 }
 
 /// A driver whose every hook returns `eval(ANSWER)`, ANSWER set per test.
@@ -258,7 +271,7 @@ fn answers_the_original_ignored_are_still_ignored() {
                     &client("c1", None),
                     &Properties::default(),
                     "a",
-                    &SubOpts::default(),
+                    &SubOpts::builder().build(),
                     &ctx(Hook::ClientSubscribe)
                 ),
                 FilterDecision::Keep

@@ -1,14 +1,14 @@
 //! What the Rust-level tests share: the process made to look like the
 //! broker's VM before the interpreter starts, a logger that keeps every
 //! record, drivers made from Python sources in temporary directories,
-//! calls made on pool-like threads, and the SDK's hook data built by hand.
+//! calls made on pool-like threads, and hook data from the SDK's test kit.
 #![allow(dead_code)]
 
 use emqx_extension_hook_python::PythonHandler;
+use emqx_extension_sdk::testing::TestBroker;
 use emqx_extension_sdk::{
     ClientInfo, Config, ConnInfo, Context, Handler, Hook, InitError, Message,
 };
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
@@ -167,52 +167,43 @@ pub fn ctx(hook: Hook) -> Context<'static> {
     Context::new(hook, "test", Instant::now() + Duration::from_secs(5))
 }
 
-pub fn client(clientid: &'static str, username: Option<&'static str>) -> ClientInfo<'static> {
-    ClientInfo {
-        zone: "external".into(),
-        protocol: "mqtt".into(),
-        peerhost: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
-        sockport: 1883,
-        clientid: clientid.into(),
-        username: username.map(Into::into),
-        password: Some(b"s3cret"),
-        mountpoint: None,
-        is_bridge: false,
-        is_superuser: false,
-        anonymous: None,
-        auth_result: None,
-        ws_cookie: None,
-        dn: None,
-        cn: None,
+/// A client as `client.authenticate` gets it (password `s3cret`).
+pub fn client(clientid: &str, username: Option<&str>) -> ClientInfo<'static> {
+    let built = ClientInfo::builder().clientid(clientid).password(b"s3cret");
+    match username {
+        Some(u) => built.username(u),
+        None => built,
     }
+    .build()
 }
 
-pub fn conn(clientid: &'static str, username: Option<&'static str>) -> ConnInfo<'static> {
-    ConnInfo {
-        socktype: "tcp".into(),
-        peername: Some(SocketAddr::from(([127, 0, 0, 1], 33854))),
-        sockname: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
-        conn_mod: "emqx_connection".into(),
-        proto_name: Some("MQTT".into()),
-        proto_ver: Some(4),
-        clean_start: Some(true),
-        keepalive: Some(60),
-        clientid: Some(clientid.into()),
-        username: username.map(Into::into),
-        ..Default::default()
+/// A connection as `client.connect` gets it.
+pub fn conn(clientid: &str, username: Option<&str>) -> ConnInfo<'static> {
+    let built = ConnInfo::builder().clientid(clientid);
+    match username {
+        Some(u) => built.username(u),
+        None => built,
     }
+    .build()
 }
 
-pub fn message(topic: &'static str, payload: &'static [u8]) -> Message<'static> {
-    Message {
-        id: &[0, 6, 97, 35],
-        qos: 1,
-        from: "pubA".into(),
-        topic: topic.into(),
-        payload,
-        timestamp: 1795654384903,
-        ..Default::default()
-    }
+/// A QoS 1 message from `pubA` with a short id.
+pub fn message(topic: &str, payload: &[u8]) -> Message<'static> {
+    Message::builder()
+        .id(vec![0, 6, 97, 35])
+        .qos(1)
+        .from("pubA")
+        .topic(topic)
+        .payload(payload.to_vec())
+        .timestamp(1795654384903)
+        .build()
+}
+
+/// The driver started as enabling it starts it, called as the broker
+/// calls it (calls go through [`on_pool_thread`]).
+pub fn broker(config: &Config) -> TestBroker<PythonHandler> {
+    setup();
+    TestBroker::start(config.clone()).unwrap_or_else(|e| panic!("{}: {e}", config.driver()))
 }
 
 /// Evaluates `expr` (Python) with the GIL and returns it as text (`str()`).
@@ -226,4 +217,12 @@ pub fn py_eval(expr: &str) -> String {
                 .unwrap_or_else(|e| format!("error: {e}"))
         })
     })
+}
+
+/// Writes `source` as module `module` in a fresh directory for driver
+/// `name`; the directory.
+pub fn write_module(name: &str, module: &str, source: &str) -> String {
+    let dir = temp_dir(name);
+    write(&dir, &format!("{module}.py"), source);
+    dir.to_string_lossy().into_owned()
 }
