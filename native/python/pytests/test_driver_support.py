@@ -63,6 +63,33 @@ def test_load_imports_the_edited_source_never_bytecode(tmp_path):
     assert not (tmp_path / "__pycache__").exists()
 
 
+def test_two_instances_of_one_driver_coexist_through_a_reload(tmp_path):
+    """A reload initialises the new instance before the old one stops:
+    the old one's callables keep their module, and stopping it leaves the
+    new one's modules imported."""
+    source = (
+        "import sup_reload_helper\n"
+        "def init():\n    return (0, ([('client_connected', 'sup_reload', 'on', [])], None))\n"
+        "def on(*args):\n    return sup_reload_helper.VALUE\n"
+    )
+    d = module(tmp_path, "sup_reload", source)
+    helper = tmp_path / "sup_reload_helper.py"
+    helper.write_text("VALUE = 'old'\n")
+    old = Driver("t", [d], "sup_reload")
+    [(_, old_on, _, _)] = old.load()[0]
+    helper.write_text("VALUE = 'new'\n")
+    new = Driver("t", [d], "sup_reload")
+    [(_, new_on, _, _)] = new.load()[0]
+    assert (old_on(), new_on()) == ("old", "new")
+    old.unload()
+    assert sys.modules["sup_reload"].on is new_on
+    assert sys.modules["sup_reload_helper"].VALUE == "new"
+    assert d in support.USER_CODE.dirs() and d in sys.path
+    new.unload()
+    assert "sup_reload" not in sys.modules and "sup_reload_helper" not in sys.modules
+    assert d not in support.USER_CODE.dirs() and d not in sys.path
+
+
 def test_unload_calls_deinit_and_releases_even_when_it_raises(tmp_path):
     d = module(
         tmp_path,

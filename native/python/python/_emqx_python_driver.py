@@ -152,12 +152,20 @@ def _within(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def _forget_modules(dirs):
-    """Drops from ``sys.modules`` every module loaded from ``dirs``."""
+def _modules_in(dirs):
+    """The modules in ``sys.modules`` loaded from ``dirs``, by name."""
+    found = {}
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
         if isinstance(origin, str) and any(_within(origin, d) for d in dirs):
-            del sys.modules[name]
+            found[name] = module
+    return found
+
+
+def _forget_modules(dirs):
+    """Drops from ``sys.modules`` every module loaded from ``dirs``."""
+    for name in _modules_in(dirs):
+        del sys.modules[name]
 
 
 def _add_venv(venv):
@@ -195,6 +203,10 @@ class Driver:
         self.init_module = init_module
         self.venv = venv
         self.module = None
+        # The modules this driver's load imported: its unload forgets
+        # these, not those of a newer instance of the same driver that a
+        # reload started meanwhile.
+        self._imported = {}
 
     def load(self):
         """Imports the init module afresh, calls its ``init()`` and returns
@@ -223,15 +235,18 @@ class Driver:
             specs, state = _init_result(init())
             hooks = [_hook(i, spec, module) for i, spec in enumerate(specs)]
         except BaseException:
+            self._imported = _modules_in(self.dirs)
             self._release()
             raise
+        self._imported = _modules_in(self.dirs)
         self.module = module
         return hooks, state
 
     def unload(self):
         """Calls the module's ``deinit()`` (with no arguments) if it has
-        one, then forgets the driver's modules and directories, whatever
-        ``deinit()`` did."""
+        one, then forgets the modules its load imported and its
+        directories, whatever ``deinit()`` did. Another instance of the
+        same driver, loaded since (a reload), keeps its own modules."""
         module, self.module = self.module, None
         try:
             deinit = getattr(module, "deinit", None)
@@ -255,7 +270,13 @@ class Driver:
 
     def _release(self):
         gone = USER_CODE.remove(self.dirs)
-        _forget_modules(self.dirs)
+        imported, self._imported = self._imported, {}
+        for name, module in imported.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+        # Modules imported from a directory no driver uses any more (by a
+        # call, after load) go too.
+        _forget_modules(gone)
         for d in gone:
             while d in sys.path:
                 sys.path.remove(d)
