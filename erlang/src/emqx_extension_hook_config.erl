@@ -235,14 +235,17 @@ hook_mode(_Kind, Other) ->
     throw({invalid, modes, Other}).
 
 %% What the handler's `Config' holds: every key of the driver's config as
-%% text (for python3, `path' as absolute directories and `init_module' with
-%% its default), then the `handler' settings under their own names.
+%% text (for python3, `path' as absolute directories, `init_module' with
+%% its default, `venv' absolute, and `node', the node's name, which the
+%% handler passes to user code in the hooks' arguments as the original
+%% did), then the `handler' settings under their own names.
 settings(Kind, Raw, Opts) ->
     Plain = [{K, V} || {K, V} <- Raw, is_atom(K), K =/= modes, K =/= handler],
     Own = case Kind of
               python3 ->
                   [{path, search_path(maps:get(path, Opts))},
-                   {init_module, maps:get(init_module, Opts)} |
+                   {init_module, maps:get(init_module, Opts)},
+                   {node, node()} |
                    [{venv, filename:absname(text(V))} || {venv, V} <- Plain]];
               _ ->
                   []
