@@ -123,6 +123,22 @@ def test_unusable_answers_of_init_say_what_is_wrong(tmp_path, answer, message):
     assert d not in sys.path, "a failed load leaves nothing behind"
 
 
+def test_a_missing_init_module_and_a_syntax_error_say_where(tmp_path):
+    with pytest.raises(DriverError) as raised:
+        Driver("t", [str(tmp_path)], "sup_absent").load()
+    assert str(raised.value) == "no module sup_absent (sup_absent.py) in %s" % tmp_path
+    d = module(tmp_path, "sup_syntax", "def init():\n    return (0, ([], None)\n")
+    with pytest.raises(DriverError) as raised:
+        Driver("t", [d], "sup_syntax").load()
+    text = str(raised.value)
+    assert text.startswith("syntax error in %s, line 2:\n" % (tmp_path / "sup_syntax.py"))
+    assert "return (0, ([], None)" in text and "SyntaxError: " in text
+    # A module the init module imports that is missing is not the init module.
+    module(tmp_path, "sup_imports", "import sup_not_installed\n")
+    with pytest.raises(ModuleNotFoundError):
+        Driver("t", [d], "sup_imports").load()
+
+
 def test_relative_path_entries_are_refused():
     with pytest.raises(DriverError, match="not absolute"):
         Driver("t", ["relative/dir"], "x").load()

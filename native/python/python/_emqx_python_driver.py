@@ -266,7 +266,20 @@ class Driver:
         # This driver's directories first, should another live driver's hold
         # a module of the same name.
         USER_CODE._dirs.sort(key=lambda entry: entry[0] not in self.dirs)
-        return importlib.import_module(self.init_module)
+        try:
+            return importlib.import_module(self.init_module)
+        except ModuleNotFoundError as e:
+            if e.name is None or not _is_part_of(self.init_module, e.name):
+                raise
+            raise DriverError(
+                "no module %s (%s.py) in %s"
+                % (self.init_module, self.init_module.replace(".", os.sep), ":".join(self.dirs))
+            ) from None
+        except SyntaxError as e:
+            where = "".join(traceback.format_exception_only(type(e), e)).rstrip("\n")
+            raise DriverError(
+                "syntax error in %s, line %s:\n%s" % (e.filename, e.lineno, where)
+            ) from None
 
     def _release(self):
         gone = USER_CODE.remove(self.dirs)
@@ -280,6 +293,11 @@ class Driver:
         for d in gone:
             while d in sys.path:
                 sys.path.remove(d)
+
+
+def _is_part_of(dotted, name):
+    """Whether module ``name`` is ``dotted`` or one of its parent packages."""
+    return dotted == name or dotted.startswith(name + ".")
 
 
 def _file_of(module):

@@ -449,6 +449,11 @@ fn init_errors_say_what_is_wrong() {
         "def init(): return (0, ([('message_publish', 'bad_init', 'init', ['a/#/b'])], ()))"
     )
     .contains("message.publish"));
+    let syntax = bad("syntax", "def init(:\n    pass\n");
+    assert!(
+        syntax.contains("syntax error in ") && syntax.contains("bad_init.py, line 1:"),
+        "{syntax}"
+    );
     let raised = bad("raises", "def init():\n    raise RuntimeError('boom')\n");
     assert!(
         raised.contains("Traceback") && raised.contains("RuntimeError: boom"),
@@ -457,7 +462,7 @@ fn init_errors_say_what_is_wrong() {
     let missing = init(&config("nomodule", "/nonexistent", "nothing_here", &[]))
         .err()
         .map(|e| e.0);
-    assert!(missing.is_some_and(|m| m.contains("No module named 'nothing_here'")));
+    assert!(missing.is_some_and(|m| m.contains("no module nothing_here (nothing_here.py) in /nonexistent")));
     let no_path = init(&emqx_extension_sdk::Config::new(
         "nopath",
         vec![("init_module".into(), "x".into())],
