@@ -90,6 +90,62 @@ def test_two_instances_of_one_driver_coexist_through_a_reload(tmp_path):
     assert d not in support.USER_CODE.dirs() and d not in sys.path
 
 
+def test_an_old_instances_imports_find_its_own_modules_during_a_reload(tmp_path):
+    """The old instance's functions import (when called) the helper its
+    own load imported, even while a reload's fresh import has dropped it
+    from sys.modules, and after the new instance imported another."""
+    source = (
+        "import sup_lazy_helper\n"
+        "def init():\n"
+        "    sup_lazy_helper.OWNER = object()\n"
+        "    return (0, ([('client_connected', 'sup_lazy', 'on', [])], sup_lazy_helper.OWNER))\n"
+        "def on(*args):\n"
+        "    import sup_lazy_helper\n"
+        "    from sup_lazy_helper import OWNER\n"
+        "    assert OWNER is sup_lazy_helper.OWNER\n"
+        "    return sup_lazy_helper.OWNER\n"
+    )
+    d = module(tmp_path, "sup_lazy", source)
+    module(tmp_path, "sup_lazy_helper", "OWNER = None\n")
+    old = Driver("t", [d], "sup_lazy")
+    [(_, old_on, _, _)], old_state = old.load()
+    # The moment a reload's fresh import has dropped the old instance's
+    # modules and not yet imported its own.
+    support._forget_modules([d])
+    assert old_on() is old_state
+    new = Driver("t", [d], "sup_lazy")
+    [(_, new_on, _, _)], new_state = new.load()
+    assert old_on() is old_state and new_on() is new_state
+    old.unload()
+    assert new_on() is new_state
+    new.unload()
+
+
+def test_relative_imports_in_a_package_find_the_instances_modules(tmp_path):
+    pkg = tmp_path / "sup_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from . import helper\n"
+        "def init():\n"
+        "    helper.OWNER = object()\n"
+        "    return (0, ([('client_connected', 'sup_pkg', 'on', [])], helper.OWNER))\n"
+        "def on(*args):\n"
+        "    from .helper import OWNER\n"
+        "    from . import helper as again\n"
+        "    assert again.OWNER is OWNER\n"
+        "    return OWNER\n"
+    )
+    (pkg / "helper.py").write_text("OWNER = None\n")
+    old = Driver("t", [str(tmp_path)], "sup_pkg")
+    [(_, old_on, _, _)], old_state = old.load()
+    new = Driver("t", [str(tmp_path)], "sup_pkg")
+    [(_, new_on, _, _)], new_state = new.load()
+    assert (old_on(), new_on()) == (old_state, new_state)
+    old.unload()
+    new.unload()
+    assert "sup_pkg" not in sys.modules and "sup_pkg.helper" not in sys.modules
+
+
 def test_unload_calls_deinit_and_releases_even_when_it_raises(tmp_path):
     d = module(
         tmp_path,

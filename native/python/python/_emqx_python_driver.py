@@ -8,13 +8,16 @@ tested with pytest; every hook call goes straight from the library to the
 user's function.
 """
 
+import builtins
 import importlib
 import importlib.machinery
+import importlib.util
 import io
 import logging
 import os
 import site
 import sys
+import threading
 import traceback
 
 __all__ = ["DriverError", "Driver", "install", "describe", "format_exception"]
@@ -82,11 +85,94 @@ def _reinstall():
 class SourceOnlyLoader(importlib.machinery.SourceFileLoader):
     """Compiles a module from its source on every import: a cached ``.pyc``
     whose recorded size and mtime happen to match an edited file is never
-    used, and none is written."""
+    used, and none is written. The module gets the builtins of the driver
+    instance importing it (see :class:`InstanceImports`)."""
 
     def get_code(self, fullname):
         path = self.get_filename(fullname)
         return self.source_to_code(self.get_data(path), path)
+
+    def exec_module(self, module):
+        imports = getattr(_importing, "instance", None)
+        if imports is not None:
+            module.__builtins__ = imports.builtins
+        super().exec_module(module)
+
+
+# The InstanceImports a thread imports user modules for, while it does.
+_importing = threading.local()
+
+
+class InstanceImports:
+    """The ``__import__`` of one driver instance's modules.
+
+    A reload initialises a new instance of a driver, importing its modules
+    afresh, while the old instance still answers calls: ``sys.modules``
+    then holds the new instance's modules (or, for a moment, none). An
+    ``import`` run by the old instance's code (a function that imports a
+    helper module when called) still gets the module its own instance
+    loaded, from ``table``; a user module it never imported comes from
+    ``sys.modules`` as usual, and is its own from then on.
+    """
+
+    def __init__(self, dirs):
+        self.dirs = dirs
+        self.table = {}
+        # A copy of the builtins with this __import__; modules loaded for
+        # this instance use it (exact dict: global lookups stay fast).
+        self.builtins = dict(builtins.__dict__, __import__=self)
+
+    def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if level:
+            absolute = importlib.util.resolve_name("." * level + name, _package_of(globals))
+        else:
+            absolute = name
+        module = self.table.get(absolute)
+        if module is None:
+            return self.load(name, globals, locals, fromlist, level, absolute)
+        if fromlist:
+            if any(
+                not hasattr(module, item) and (absolute + "." + item) not in self.table
+                for item in fromlist
+                if item != "*"
+            ):
+                return self.load(name, globals, locals, fromlist, level, absolute)
+            for item in fromlist:
+                sub = self.table.get(absolute + "." + item)
+                if item != "*" and sub is not None and not hasattr(module, item):
+                    setattr(module, item, sub)
+            return module
+        if level:
+            return module
+        top = self.table.get(absolute.partition(".")[0])
+        return top if top is not None else self.load(name, globals, locals, fromlist, level, absolute)
+
+    def load(self, name, globals, locals, fromlist, level, absolute):
+        """The usual import, for this instance; keeps the user modules it brings."""
+        outer = getattr(_importing, "instance", None)
+        _importing.instance = self
+        try:
+            result = _builtin_import(name, globals, locals, fromlist, level)
+        finally:
+            _importing.instance = outer
+        self.keep(_modules_in(self.dirs, [absolute, absolute.partition(".")[0]]))
+        return result
+
+    def keep(self, modules):
+        for name, module in modules.items():
+            self.table.setdefault(name, module)
+
+
+_builtin_import = builtins.__import__
+
+
+def _package_of(globals):
+    globals = globals or {}
+    package = globals.get("__package__")
+    if package is None:
+        name = globals.get("__name__", "")
+        package = name if "__path__" in globals else name.rpartition(".")[0]
+    return package
 
 
 class UserCodeFinder:
@@ -152,10 +238,15 @@ def _within(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def _modules_in(dirs):
-    """The modules in ``sys.modules`` loaded from ``dirs``, by name."""
+def _modules_in(dirs, names=None):
+    """The modules in ``sys.modules`` loaded from ``dirs``, by name (only
+    those of ``names``, if given)."""
     found = {}
-    for name, module in list(sys.modules.items()):
+    if names is None:
+        candidates = list(sys.modules.items())
+    else:
+        candidates = [(n, sys.modules[n]) for n in names if n in sys.modules]
+    for name, module in candidates:
         origin = getattr(module, "__file__", None)
         if isinstance(origin, str) and any(_within(origin, d) for d in dirs):
             found[name] = module
@@ -203,10 +294,10 @@ class Driver:
         self.init_module = init_module
         self.venv = venv
         self.module = None
-        # The modules this driver's load imported: its unload forgets
-        # these, not those of a newer instance of the same driver that a
-        # reload started meanwhile.
-        self._imported = {}
+        # The user modules of this instance: what its imports find, and
+        # what its unload forgets (not those of a newer instance of the
+        # same driver that a reload started meanwhile).
+        self.imports = InstanceImports(self.dirs)
 
     def load(self):
         """Imports the init module afresh, calls its ``init()`` and returns
@@ -223,10 +314,13 @@ class Driver:
         for d in reversed(self.dirs):
             if d not in sys.path:
                 sys.path.insert(0, d)
+        outer = getattr(_importing, "instance", None)
+        _importing.instance = self.imports
         try:
             _forget_modules(self.dirs)
             importlib.invalidate_caches()
             module = self._import()
+            self.imports.keep(_modules_in(self.dirs))
             init = getattr(module, "init", None)
             if not callable(init):
                 raise DriverError(
@@ -234,11 +328,13 @@ class Driver:
                 )
             specs, state = _init_result(init())
             hooks = [_hook(i, spec, module) for i, spec in enumerate(specs)]
+            self.imports.keep(_modules_in(self.dirs))
         except BaseException:
-            self._imported = _modules_in(self.dirs)
+            self.imports.keep(_modules_in(self.dirs))
             self._release()
             raise
-        self._imported = _modules_in(self.dirs)
+        finally:
+            _importing.instance = outer
         self.module = module
         return hooks, state
 
@@ -283,7 +379,7 @@ class Driver:
 
     def _release(self):
         gone = USER_CODE.remove(self.dirs)
-        imported, self._imported = self._imported, {}
+        imported, self.imports.table = self.imports.table, {}
         for name, module in imported.items():
             if sys.modules.get(name) is module:
                 del sys.modules[name]
