@@ -16,7 +16,7 @@
 
 -behaviour(gen_server).
 
--export([start/3, stop/1, call/4, cast/4, stats/2, os_pids/1]).
+-export([start/3, stop/1, call/4, cast/4, stats/2, os_pids/1, set_log_level/2]).
 -export([start_link/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -record(transport, {tab :: ets:tid(), size :: pos_integer(), counters :: counters:counters_ref()}).
@@ -52,7 +52,8 @@ start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Set
     %% `pool_size' threads do; more threads a process would only
     %% contend for the same cores.
     Init = {init, Name, Settings, #{pool_size => 1,
-                                    queue_capacity => maps:get(queue_capacity, Opts)}},
+                                    queue_capacity => maps:get(queue_capacity, Opts),
+                                    log_level => emqx_extension_hook_log:level()}},
     Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
                        init => Init, init_timeout => max(T, 10000), counters => Counters}
            end,
@@ -189,6 +190,13 @@ stats(#transport{counters = C}, Indexes) ->
                   p50_us => 0.0, p99_us => 0.0}} || I <- Indexes],
     {counters:get(C, ?RESTARTS), Rows}.
 
+%% @doc Has every process's handler log at the broker's level `Level'.
+-spec set_log_level(transport(), logger:level()) -> ok.
+set_log_level(#transport{tab = Tab}, Level) ->
+    Frame = term_to_binary({log_level, Level}),
+    [_ = send(Port, Frame) || {_, Port, _} <- ets:tab2list(Tab)],
+    ok.
+
 %% @doc The OS pids of the driver's processes (for tests and operators).
 -spec os_pids(transport()) -> [non_neg_integer()].
 os_pids(#transport{tab = Tab}) ->
@@ -285,11 +293,16 @@ handle_info(restart, #{backoff := Backoff} = S) ->
 handle_info(_Info, S) ->
     {noreply, S}.
 
-%% What the process sent: a reply goes to the caller's alias.
-deliver(Bin, #{counters := C}) ->
+%% What the process sent: a reply goes to the caller's alias; a log
+%% record to the broker's logger.
+deliver(Bin, #{counters := C, name := Name}) ->
     case safe_term(Bin) of
         {reply, Alias, Result} when is_reference(Alias) ->
             Alias ! {Alias, Result};
+        {log, Level, Text, Meta} when is_atom(Level), is_binary(Text), is_map(Meta) ->
+            emqx_extension_hook_log:emit(Name, Level, Text, Meta);
+        {log, Level, Text} when is_atom(Level), is_binary(Text) ->
+            emqx_extension_hook_log:emit(Name, Level, Text, #{});
         {dropped, Index} when is_integer(Index), Index >= 0, Index < 19 ->
             %% A notification the process's full queue refused: it was
             %% counted as succeeded when sent.
