@@ -24,7 +24,8 @@ groups() ->
     [{nif, [], Decisions},
      {port, [], Decisions},
      {port_recovery, [], [killed_processes_restart_and_every_call_is_answered,
-                          hung_process_is_killed_and_restarted]},
+                          hung_process_is_killed_and_restarted,
+                          port_stats_have_the_latency_callers_saw]},
      {custom_hook, [],
       [only_implemented_hooks_are_registered, login_allowed_for_named_client,
        login_refused_for_empty_clientid, acl_allowed_for_named_user,
@@ -529,6 +530,21 @@ hung_process_is_killed_and_restarted(Config) ->
     {ok, #{pids := [Pid1]}} = await_processes(rec, 1, fun(Pids) -> Pids =/= [Pid0] end),
     ?assertNotEqual(Pid0, Pid1),
     ?assertMatch({ok, _}, await_login_decided()).
+
+%% A real broker showed p50=0.0us for every hook of a port driver: the
+%% round trip each caller waited is what the stats give.
+port_stats_have_the_latency_callers_saw(Config) ->
+    {Rec, _} = recorder(Config, [{pool_size, 1}]),
+    start_plugin([Rec]),
+    Timed = [element(1, timer:tc(fun() -> {ok, _} = exhook_broker:authenticate(authenticate_sample(), true) end))
+             || _ <- lists:seq(1, 50)],
+    #{calls := 50, succeeded := 50, p50_us := P50, p99_us := P99} =
+        exhook_test_plugin:stats(rec, 'client.authenticate'),
+    Median = lists:nth(25, lists:sort(Timed)),
+    ct:log("p50 ~.1f us, p99 ~.1f us; the callers' median ~b us", [P50, P99, Median]),
+    ?assert(P50 > 0 andalso P99 >= P50),
+    %% Within the histogram's precision of what the callers measured.
+    ?assert(P50 =< Median * 1.3 + 5).
 
 call_until(Until, I, Slowest, Kinds) ->
     case erlang:monotonic_time(millisecond) > Until of
