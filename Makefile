@@ -46,6 +46,7 @@ test-demo:
 	scripts/demo.sh > _build/demo.out 2>&1 || { cat _build/demo.out; exit 1; }
 	grep -q "login refused: not_authorized" _build/demo.out
 	grep -q "client.check_acl       -> publish p/1 deny" _build/demo.out
+	grep -q "\[info\] exhook driver custom: \[on_client_connect\] subA connect" _build/demo.out
 	@echo "demo: ok"
 
 lint:

@@ -27,6 +27,6 @@ fi
 demo_ebin="$root/_build/demo/ebin"
 mkdir -p "$demo_ebin"
 erlc -o "$demo_ebin" tests/emqx.erl tests/emqx_hooks.erl tests/emqx_ctl.erl tests/emqx_metrics.erl \
-  tests/exhook_broker.erl tests/exhook_samples.erl scripts/exhook_demo.erl
+  tests/exhook_broker.erl tests/emqx_plugins.erl tests/exhook_samples.erl scripts/exhook_demo.erl
 exec erl -noshell -pa "$root/_build/default/lib/emqx_extension_hook/ebin" -pa "$demo_ebin" \
   -kernel logger_level warning -run exhook_demo main "$lib"

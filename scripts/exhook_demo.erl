@@ -8,6 +8,7 @@
 -export([main/1]).
 
 main([Library]) ->
+    show_handler_logs(),
     ok = exhook_broker:start(),
     ok = application:load(emqx_extension_hook),
     ok = application:set_env(emqx_extension_hook, drivers,
@@ -22,6 +23,18 @@ main([Library]) ->
     ok = application:stop(emqx_extension_hook),
     io:format("~nPlugin stopped: driver deinit ran, hooks removed.~n"),
     halt(0).
+
+%% The handlers' log records (the `log' crate's, through the broker's
+%% logger), one line each with its level; nothing else of the logger.
+show_handler_logs() ->
+    ok = logger:set_primary_config(level, info),
+    ok = logger:set_handler_config(default, formatter,
+                                   {logger_formatter, #{single_line => true,
+                                                        template => ["  [", level, "] ", msg, "\n"]}}),
+    ok = logger:set_handler_config(default, filter_default, stop),
+    ok = logger:set_handler_config(default, filters,
+                                   [{handler_logs, {fun logger_filters:domain/2,
+                                                    {log, sub, [emqx_extension_hook, handler]}}}]).
 
 sample(Point) -> exhook_samples:args(Point).
 
@@ -59,7 +72,9 @@ good_session() ->
     show('message.delivered', io_lib:format("subA receives ~ts: ~ts", [element(7, Out), element(8, Out)])),
     notify('message.acked', sample('message.acked')),
     notify('client.disconnected', sample('client.disconnected')),
-    notify('session.terminated', sample('session.terminated')).
+    notify('session.terminated', sample('session.terminated')),
+    %% The handler's log records reach the logger asynchronously.
+    timer:sleep(50).
 
 %% A client with an empty clientid: the handler refuses the login, even
 %% though the broker allows anonymous logins.
@@ -78,8 +93,8 @@ anonymous_acl() ->
 notify(Point, Args) ->
     ok = exhook_broker:notify(Point, Args),
     %% Notifications are handled on the driver's workers after the hook
-    %% returns; a moment lets the handler's own line print first.
-    timer:sleep(5),
+    %% returns; a moment lets the handler's own log line come first.
+    timer:sleep(20),
     case emqx_hooks:lookup(Point) of
         [] -> show(Point, "(the handler does not implement it: not hooked)");
         _ -> show(Point, "handler notified")

@@ -1,51 +1,53 @@
-%% A logger handler for tests: every log event of the node goes, as
-%% `{exhook_log, Level, Text, Meta}', to the process that started the
-%% capture, so a case can wait for the lines it expects to reach OTP logger.
+%% A logger handler for the tests: keeps every event of the handlers' log
+%% (domain [emqx_extension_hook, handler]) in a table, as
+%% {Seq, Level, Text, Metadata}.
 -module(exhook_log_capture).
 
--export([start/0, stop/0, await/2, log/2]).
+-export([install/0, uninstall/0, events/0, await/2, await/3, log/2]).
 
--define(HANDLER, exhook_log_capture).
+-define(TAB, ?MODULE).
+-define(ID, exhook_log_capture).
 
-%% Sends every event from now on to the calling process (until stop/0).
-start() ->
-    _ = logger:remove_handler(?HANDLER),
-    ok = logger:add_handler(?HANDLER, ?MODULE, #{level => all, config => #{pid => self()}}).
+install() ->
+    uninstall(),
+    Heir = whereis(init),
+    ets:new(?TAB, [named_table, public, ordered_set, {heir, Heir, none}]),
+    ok = logger:add_handler(?ID, ?MODULE, #{level => all}).
 
-stop() ->
-    _ = logger:remove_handler(?HANDLER),
-    ok.
-
-%% Waits up to `Ms' for an event `Match(Level, Text, Meta)' accepts; the
-%% events it skips are dropped. `{Level, Text, Meta}', or `timeout'.
-await(Match, Ms) ->
-    Until = erlang:monotonic_time(millisecond) + Ms,
-    await_until(Match, Until).
-
-await_until(Match, Until) ->
-    Left = max(0, Until - erlang:monotonic_time(millisecond)),
-    receive
-        {exhook_log, Level, Text, Meta} ->
-            case Match(Level, Text, Meta) of
-                true -> {Level, Text, Meta};
-                false -> await_until(Match, Until)
-            end
-    after Left ->
-        timeout
+uninstall() ->
+    _ = logger:remove_handler(?ID),
+    case ets:whereis(?TAB) of
+        undefined -> ok;
+        _ -> ets:delete(?TAB), ok
     end.
 
-%% logger's handler callback.
-log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{pid := Pid}}) ->
-    Pid ! {exhook_log, Level, text(Msg, Meta), Meta},
-    ok.
+%% Every event so far: [{Level, Text, Metadata}].
+events() ->
+    [{L, T, M} || {_, L, T, M} <- ets:tab2list(?TAB)].
 
-text({string, S}, _Meta) -> unicode:characters_to_binary(S);
-text({report, Report}, Meta) ->
+%% Waits (up to 10 s) until `Pred(Events)' holds; the events then.
+await(Pred, What) ->
+    await(Pred, What, 500).
+
+await(_Pred, What, 0) ->
+    error({log_not_seen, What, events()});
+await(Pred, What, Tries) ->
+    Events = events(),
+    case Pred(Events) of
+        true -> Events;
+        false -> timer:sleep(20), await(Pred, What, Tries - 1)
+    end.
+
+log(#{level := Level, msg := Msg, meta := Meta}, _Config) ->
     case Meta of
-        #{report_cb := Cb} when is_function(Cb, 1) ->
-            {Format, Args} = Cb(Report),
-            iolist_to_binary(io_lib:format(Format, Args));
+        #{domain := [emqx_extension_hook, handler | _]} ->
+            Text = case Msg of
+                       {string, S} -> unicode:characters_to_binary(S);
+                       {report, R} -> unicode:characters_to_binary(io_lib:format("~0p", [R]));
+                       {Format, Args} -> unicode:characters_to_binary(io_lib:format(Format, Args))
+                   end,
+            catch ets:insert(?TAB, {erlang:unique_integer([monotonic]), Level, Text, Meta}),
+            ok;
         _ ->
-            iolist_to_binary(io_lib:format("~0p", [Report]))
-    end;
-text({Format, Args}, _Meta) -> unicode:characters_to_binary(io_lib:format(Format, Args)).
+            ok
+    end.

@@ -24,9 +24,9 @@ cli(_) ->
        {"exhook drivers stats", "Calls, failures, timeouts, queue depth and latency by driver and hook"}]).
 
 print_stats(#{name := Name, transport := Transport, queue_depth := Depth,
-              restarts := Restarts, hooks := Hooks}) ->
-    emqx_extension_hook_emqx:print("Driver(~ts, ~ts, queued=~b, restarts=~b)~n",
-                                   [Name, Transport, Depth, Restarts]),
+              restarts := Restarts, log_dropped := LogDropped, hooks := Hooks}) ->
+    emqx_extension_hook_emqx:print("Driver(~ts, ~ts, queued=~b, restarts=~b, log_dropped=~b)~n",
+                                   [Name, Transport, Depth, Restarts, LogDropped]),
     [emqx_extension_hook_emqx:print(
        "  ~-22ts calls=~b succeeded=~b failed=~b timed_out=~b dropped=~b overran=~b "
        "queued=~b p50=~.1fus p99=~.1fus~n",

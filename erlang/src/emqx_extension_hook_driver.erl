@@ -13,7 +13,7 @@
 
 -include("emqx_extension_hook.hrl").
 
--export([start/3, stop/2, hooks/1, nif_module/2]).
+-export([start/3, stop/2, hooks/1, nif_module/2, set_log_level/2]).
 
 -type slot() :: 0 | 1.
 -export_type([slot/0]).
@@ -57,6 +57,14 @@ stop(#exhook_driver{name = Name, module = M, resource = R, call_timeout = T}, Ho
         Other -> logger:warning("exhook driver ~ts: deinit: ~0p", [Name, Other])
     end,
     M =/= ?PYTHON_MODULE andalso retire(M, T + 1000),
+    ok.
+
+%% @doc Has an instance's handler log at the broker's level `Level'.
+-spec set_log_level(#exhook_driver{}, logger:level()) -> ok.
+set_log_level(#exhook_driver{transport = {port, Transport}}, Level) ->
+    emqx_extension_hook_port:set_log_level(Transport, Level);
+set_log_level(#exhook_driver{module = M}, Level) ->
+    _ = catch M:log_level(Level),
     ok.
 
 %% @doc The hooks an instance's handler implements.
@@ -170,7 +178,9 @@ ensure_python_library(#{library := Library} = Opts) ->
 init_handler(Name, Module, #{call_timeout := T, failed_action := FA, settings := Settings} = Opts) ->
     NifOpts = #{pool_size => maps:get(pool_size, Opts),
                 queue_capacity => maps:get(queue_capacity, Opts),
-                reporter => whereis(emqx_extension_hook_reporter)},
+                reporter => whereis(emqx_extension_hook_reporter),
+                logger => whereis(emqx_extension_hook_log),
+                log_level => emqx_extension_hook_log:level()},
     case Module:driver_init(Name, Settings, NifOpts) of
         {ok, Resource, Declared} ->
             {ok, #exhook_driver{name = Name, key = emqx_extension_hook_handler:key(Name),

@@ -18,7 +18,7 @@
 -include("emqx_extension_hook.hrl").
 
 -export([start_link/0, enable/1, disable/1, reload/1, list/0, lookup/1, callbacks/1, stats/0,
-         failures/0]).
+         failures/0, log_level_changed/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(SERVER, ?MODULE).
@@ -30,6 +30,7 @@
                   modes => #{atom() => atom()}, error => term()}.
 -type stats() :: #{name := binary(), transport := nif | port,
                    queue_depth := non_neg_integer(), restarts := non_neg_integer(),
+                   log_dropped := non_neg_integer(),
                    hooks := [{atom(), #{atom() => number()}}]}.
 -export_type([info/0, stats/0]).
 
@@ -87,6 +88,12 @@ list() ->
 -spec failures() -> [{binary(), term()}].
 failures() ->
     gen_server:call(?SERVER, failures).
+
+%% @doc The broker's logger level changed: every driver's handler logs
+%% at `Level' from now on.
+-spec log_level_changed(logger:level()) -> ok.
+log_level_changed(Level) ->
+    gen_server:cast(?SERVER, {log_level, Level}).
 
 %% @doc The instance of enabled driver `Name' that answers now.
 -spec lookup(binary() | string() | atom()) -> {ok, #exhook_driver{}} | {error, not_enabled}.
@@ -154,6 +161,10 @@ handle_call(Request, _From, State) ->
     {reply, {error, {unknown_call, Request}}, State}.
 
 -spec handle_cast(term(), state()) -> {noreply, state()}.
+handle_cast({log_level, Level}, #{enabled := Enabled} = State) ->
+    maps:foreach(fun(_Name, #entry{driver = D}) -> emqx_extension_hook_driver:set_log_level(D, Level) end,
+                 Enabled),
+    {noreply, State};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
@@ -310,11 +321,12 @@ driver_stats(Name, #exhook_driver{transport = {port, T}} = D) ->
     {Restarts, Rows} = emqx_extension_hook_port:stats(T, [I || #{index := I} <- Hooks]),
     Points = maps:from_list([{I, P} || #{index := I, point := P} <- Hooks]),
     #{name => Name, transport => port, queue_depth => 0, restarts => Restarts,
+      log_dropped => emqx_extension_hook_log:dropped(Name),
       hooks => [{maps:get(I, Points), Counters} || {I, Counters} <- Rows]};
 driver_stats(Name, #exhook_driver{module = M, resource = R}) ->
     Rows = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
     #{name => Name, transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0,
-      hooks => Rows}.
+      log_dropped => emqx_extension_hook_log:dropped(Name), hooks => Rows}.
 
 name(N) when is_binary(N) -> N;
 name(N) when is_atom(N) -> atom_to_binary(N, utf8);

@@ -16,10 +16,11 @@
 
 -behaviour(gen_server).
 
--export([start/3, stop/1, call/4, cast/4, stats/2, os_pids/1]).
+-export([start/3, stop/1, call/4, cast/4, stats/2, os_pids/1, set_log_level/2]).
 -export([start_link/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--record(transport, {tab :: ets:tid(), size :: pos_integer(), counters :: counters:counters_ref()}).
+-record(transport, {tab :: ets:tid(), size :: pos_integer(), counters :: counters:counters_ref(),
+                    latency :: emqx_extension_hook_latency:histograms()}).
 
 -type transport() :: #transport{}.
 -export_type([transport/0]).
@@ -52,11 +53,13 @@ start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Set
     %% `pool_size' threads do; more threads a process would only
     %% contend for the same cores.
     Init = {init, Name, Settings, #{pool_size => 1,
-                                    queue_capacity => maps:get(queue_capacity, Opts)}},
+                                    queue_capacity => maps:get(queue_capacity, Opts),
+                                    log_level => emqx_extension_hook_log:level()}},
     Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
                        init => Init, init_timeout => max(T, 10000), counters => Counters}
            end,
-    Transport = #transport{tab = Tab, size = Size, counters = Counters},
+    Transport = #transport{tab = Tab, size = Size, counters = Counters,
+                           latency = emqx_extension_hook_latency:new()},
     start_all(Transport, [Spec(I) || I <- lists:seq(0, Size - 1)], undefined).
 
 start_all(Transport, [], Declared) ->
@@ -88,26 +91,18 @@ servers_restarting(Tab) ->
 %% @doc A fold hook: the handler's answer, or `{error, Reason}';
 %% `{error, stale}' when this instance has stopped.
 -spec call(transport(), 0..18, tuple(), pos_integer()) -> term().
-call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
+call(#transport{tab = Tab, size = Size, counters = C, latency = L}, Index, Args, T) ->
     bump(C, Index, 1),
     case lookup(Tab, shard(Args, Size)) of
         [{_, Port, Server}] ->
             Alias = alias([reply]),
             Request = term_to_binary({call, Alias, Index, Args, T}),
+            T0 = erlang:monotonic_time(microsecond),
             case send(Port, Request) of
                 true ->
-                    receive
-                        %% The process is stopping (a reload or disable):
-                        %% another instance may answer.
-                        {Alias, {error, not_loaded}} -> bump(C, Index, 3), {error, stale};
-                        {Alias, {error, _} = Error} -> bump(C, Index, 3), Error;
-                        {Alias, Result} -> bump(C, Index, 2), Result
-                    after T ->
-                        unalias(Alias),
-                        receive {Alias, Late} -> bump(C, Index, 2), Late
-                        after 0 -> bump(C, Index, 4), gen_server:cast(Server, timed_out), {error, timeout}
-                        end
-                    end;
+                    Result = await_reply(Alias, C, Index, T, Server),
+                    emqx_extension_hook_latency:record(L, Index, erlang:monotonic_time(microsecond) - T0),
+                    Result;
                 false ->
                     unalias(Alias),
                     bump(C, Index, 5),
@@ -121,6 +116,21 @@ call(#transport{tab = Tab, size = Size, counters = C}, Index, Args, T) ->
             {error, not_loaded};
         gone ->
             {error, stale}
+    end.
+
+%% The reply to the call sent with `Alias', within `T' ms.
+await_reply(Alias, C, Index, T, Server) ->
+    receive
+        %% The process is stopping (a reload or disable): another instance
+        %% may answer.
+        {Alias, {error, not_loaded}} -> bump(C, Index, 3), {error, stale};
+        {Alias, {error, _} = Error} -> bump(C, Index, 3), Error;
+        {Alias, Result} -> bump(C, Index, 2), Result
+    after T ->
+        unalias(Alias),
+        receive {Alias, Late} -> bump(C, Index, 2), Late
+        after 0 -> bump(C, Index, 4), gen_server:cast(Server, timed_out), {error, timeout}
+        end
     end.
 
 %% The process went between the lookup and the send: stopped with its
@@ -180,14 +190,24 @@ bump(C, Index, Field) ->
     counters:add(C, Index * ?FIELDS + Field, 1).
 
 %% @doc The counters of each hook in `Hooks' and the restarts, as the NIF
-%% transport reports them (latencies are measured by the NIF transport only).
+%% transport reports them; the latency of a fold call is its round trip as
+%% its caller waited for it (notifications are not waited for).
 -spec stats(transport(), [0..18]) -> {non_neg_integer(), [{0..18, map()}]}.
-stats(#transport{counters = C}, Indexes) ->
+stats(#transport{counters = C, latency = L}, Indexes) ->
     Get = fun(I, F) -> counters:get(C, I * ?FIELDS + F) end,
     Rows = [{I, #{calls => Get(I, 1), succeeded => Get(I, 2), failed => Get(I, 3),
                   timed_out => Get(I, 4), dropped => Get(I, 5), overran => 0, queued => 0,
-                  p50_us => 0.0, p99_us => 0.0}} || I <- Indexes],
+                  p50_us => emqx_extension_hook_latency:quantile(L, I, 0.5),
+                  p99_us => emqx_extension_hook_latency:quantile(L, I, 0.99)}}
+            || I <- Indexes],
     {counters:get(C, ?RESTARTS), Rows}.
+
+%% @doc Has every process's handler log at the broker's level `Level'.
+-spec set_log_level(transport(), logger:level()) -> ok.
+set_log_level(#transport{tab = Tab}, Level) ->
+    Frame = term_to_binary({log_level, Level}),
+    [_ = send(Port, Frame) || {_, Port, _} <- ets:tab2list(Tab)],
+    ok.
 
 %% @doc The OS pids of the driver's processes (for tests and operators).
 -spec os_pids(transport()) -> [non_neg_integer()].
@@ -285,11 +305,16 @@ handle_info(restart, #{backoff := Backoff} = S) ->
 handle_info(_Info, S) ->
     {noreply, S}.
 
-%% What the process sent: a reply goes to the caller's alias.
-deliver(Bin, #{counters := C}) ->
+%% What the process sent: a reply goes to the caller's alias; a log
+%% record to the broker's logger.
+deliver(Bin, #{counters := C, name := Name}) ->
     case safe_term(Bin) of
         {reply, Alias, Result} when is_reference(Alias) ->
             Alias ! {Alias, Result};
+        {log, Level, Text, Meta} when is_atom(Level), is_binary(Text), is_map(Meta) ->
+            emqx_extension_hook_log:emit(Name, Level, Text, Meta);
+        {log, Level, Text} when is_atom(Level), is_binary(Text) ->
+            emqx_extension_hook_log:emit(Name, Level, Text, #{});
         {dropped, Index} when is_integer(Index), Index >= 0, Index < 19 ->
             %% A notification the process's full queue refused: it was
             %% counted as succeeded when sent.

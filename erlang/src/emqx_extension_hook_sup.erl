@@ -1,5 +1,6 @@
-%% @doc The plugin's supervisor: the reporter, the servers of the Port
-%% transport's processes, then the driver registry (whose drivers use both).
+%% @doc The plugin's supervisor: the reporter, the handlers' log, the
+%% servers of the Port transport's processes, then the driver registry
+%% (whose drivers use all three).
 -module(emqx_extension_hook_sup).
 
 -behaviour(supervisor).
@@ -16,6 +17,9 @@ init([]) ->
     Reporter = #{id => emqx_extension_hook_reporter,
                  start => {emqx_extension_hook_reporter, start_link, []},
                  restart => permanent, shutdown => 5000, type => worker},
+    Log = #{id => emqx_extension_hook_log,
+            start => {emqx_extension_hook_log, start_link, []},
+            restart => permanent, shutdown => 5000, type => worker},
     PortSup = #{id => emqx_extension_hook_port_sup,
                 start => {emqx_extension_hook_port_sup, start_link, []},
                 restart => permanent, shutdown => infinity, type => supervisor},
@@ -25,4 +29,4 @@ init([]) ->
                  %% Disabling a driver waits for its calls in flight.
                  shutdown => 30000,
                  type => worker},
-    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, PortSup, Registry]}}.
+    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, Log, PortSup, Registry]}}.

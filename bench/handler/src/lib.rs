@@ -7,7 +7,8 @@
 //! - `client.check_acl`: deny when the username is empty or missing, else allow;
 //! - `client.connected`: read the clientid and count (one relaxed atomic add);
 //! - `message.publish`: read the topic and the payload length, continue
-//!   (the payload is borrowed, never copied);
+//!   (the payload is borrowed, never copied); on `log/info/...` also log
+//!   one line at info, on `log/debug/...` one at debug (the logging cases);
 //! - `message.delivered`: the benchmark's probe, never timed. A message on
 //!   [`COUNT_TOPIC`] comes back with the payload `"<OS pid> <client.connected
 //!   events counted>"`; any other goes on unchanged. Over the Port
@@ -86,8 +87,17 @@ impl Handler for BenchHandler {
     fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
         // Look at the topic and the payload's length; the payload is a
         // borrowed slice of the broker's binary.
-        let weight = message.topic().len() as u64 + message.payload().len() as u64;
+        let topic = message.topic();
+        let weight = topic.len() as u64 + message.payload().len() as u64;
         self.published_bytes.fetch_add(weight, Ordering::Relaxed);
+        // The logging cases: one line per message, at info or at debug.
+        if let Some(rest) = topic.strip_prefix("log/") {
+            if rest.starts_with("info/") {
+                log::info!("published {topic} ({weight} bytes)");
+            } else {
+                log::debug!("published {topic} ({weight} bytes)");
+            }
+        }
         PublishDecision::Continue
     }
 

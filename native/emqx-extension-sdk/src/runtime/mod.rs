@@ -15,10 +15,13 @@
 //! | `driver_abandon/2` (Request, ArgsTuple) | normal | `abandoned`, or `replied` if the result is on its way |
 //! | `driver_cast/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | `ok` or `{error, Reason}` |
 //! | `driver_stats/1` | normal | `[{HookName, #{calls, succeeded, ...}}]` |
+//! | `log_level/1` (the broker's OTP logger level) | normal | `ok`: the library's `log` records follow it |
 //!
 //! This module is public only for the macro; it is not a stable API.
 
 pub(crate) mod dispatch;
+#[doc(hidden)]
+pub mod logging;
 mod pool;
 pub mod port;
 mod report;
@@ -39,7 +42,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -53,7 +56,8 @@ static FACTORY: OnceLock<Factory> = OnceLock::new();
 mod atoms {
     rustler::atoms! {
         init_failed, already_stopped, ok, abandoned, replied, finish,
-        pool_size, queue_capacity, spin_us, reporter,
+        pool_size, queue_capacity, spin_us, reporter, logger, log_level, exhook_log,
+        debug, info, warning, error, undefined,
         calls, succeeded, failed, timed_out, dropped, overran, queued, p50_us, p99_us,
     }
 }
@@ -204,6 +208,34 @@ fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     result.map_err(|payload| slot.take().unwrap_or_else(|| payload_text(&*payload)))
 }
 
+/// Asks the handler (behind the boundary: a panic is an error) about the
+/// hook of `ctx` with `args`; what it logs meanwhile carries the driver,
+/// the hook and the clientid.
+pub(crate) fn call_handler<'a, B: Build<'a>>(
+    b: &B,
+    driver: &str,
+    handler: &dyn Handler,
+    spec: &HookSpec,
+    args: B::In,
+    ctx: &Context,
+) -> Result<B::Out, CallError> {
+    let hook = ctx.hook();
+    let client = || {
+        client_term(hook, args)
+            .and_then(decode::text)
+            .map(|t| t.into_owned())
+    };
+    let scope = logging::Scope {
+        driver,
+        hook,
+        client: &client,
+    };
+    logging::with_scope(&scope, || {
+        guarded(|| dispatch(b, handler, spec, hook, args, ctx))
+            .unwrap_or_else(|m| Err(CallError::Panic(m)))
+    })
+}
+
 /// `{error, Tag}`, or `{error, {Tag, Text}}`: how both transports answer
 /// a call that has no decision.
 pub(crate) fn error_reply<'a, B: Build<'a>>(b: &B, tag: Key, text: Option<&str>) -> B::Out {
@@ -342,7 +374,7 @@ fn func(name: &'static CStr, arity: c_uint, flags: SchedulerFlags, function: Raw
     }
 }
 
-const NIF_COUNT: usize = 11;
+const NIF_COUNT: usize = 12;
 
 fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
     use SchedulerFlags::*;
@@ -358,6 +390,7 @@ fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
         func(c"driver_cast", 4, Normal, raw_driver_cast),
         func(c"driver_stats", 1, Normal, raw_driver_stats),
         func(c"driver_queue_depth", 1, Normal, raw_driver_queue_depth),
+        func(c"log_level", 1, Normal, raw_log_level),
     ]
 }
 
@@ -423,6 +456,7 @@ raw! {
     raw_driver_cast => driver_cast;
     raw_driver_stats => driver_stats;
     raw_driver_queue_depth => driver_queue_depth;
+    raw_log_level => log_level;
 }
 
 fn hook_names<'a>(env: Env<'a>, _args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
@@ -445,6 +479,63 @@ fn pool_config(opts: Term) -> rustler::NifResult<PoolConfig> {
     })
 }
 
+/// Driver instances of this library copy that have not stopped; the
+/// library's log thread runs while there is one.
+static LIVE_DRIVERS: AtomicUsize = AtomicUsize::new(0);
+
+/// The library's log records go to the plugin's log process.
+struct NifSink {
+    pid: LocalPid,
+}
+
+impl logging::Sink for NifSink {
+    fn send(&mut self, batch: Vec<logging::Record>) {
+        let mut env = OwnedEnv::new();
+        let _ = env.send_and_clear(&self.pid, |env| {
+            let text = |t: &Option<String>| match t {
+                Some(t) => t.as_str().encode(env),
+                None => atoms::undefined().encode(env),
+            };
+            let records: Vec<Term> = batch
+                .iter()
+                .map(|r| {
+                    let level = match logging::otp_level(r.level) {
+                        "error" => atoms::error(),
+                        "warning" => atoms::warning(),
+                        "info" => atoms::info(),
+                        _ => atoms::debug(),
+                    };
+                    (
+                        level,
+                        r.text.as_str(),
+                        r.target.as_str(),
+                        text(&r.driver),
+                        text(&r.hook.map(str::to_string)),
+                        text(&r.client),
+                        r.dropped,
+                    )
+                        .encode(env)
+                })
+                .collect();
+            (atoms::exhook_log(), records).encode(env)
+        });
+    }
+}
+
+/// The broker's level, an OTP logger level atom.
+fn level_of(level: Term) -> log::LevelFilter {
+    level
+        .atom_to_string()
+        .map_or(log::LevelFilter::Warn, |l| logging::level_filter(&l))
+}
+
+/// Stops the log thread once no driver of this library runs.
+fn release_logging() {
+    if LIVE_DRIVERS.load(Ordering::Acquire) == 0 {
+        logging::stop();
+    }
+}
+
 fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
     let [name, settings, opts] = args else {
         return Err(rustler::Error::BadArg);
@@ -452,22 +543,50 @@ fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     let name: String = name.decode()?;
     let settings: Vec<(String, String)> = settings.decode()?;
     let pool_config = pool_config(*opts)?;
-    let reporter_pid = opts
-        .map_get(atoms::reporter())
-        .ok()
-        .and_then(|p| p.decode::<LocalPid>().ok());
+    let pid_of = |key| {
+        opts.map_get(key)
+            .ok()
+            .and_then(|p| p.decode::<LocalPid>().ok())
+    };
+    let reporter_pid = pid_of(atoms::reporter());
+    // Before init, so that what the handler logs while it starts is kept.
+    if let Some(pid) = pid_of(atoms::logger()) {
+        let level = opts
+            .map_get(atoms::log_level())
+            .map_or(log::LevelFilter::Warn, level_of);
+        logging::start(Box::new(NifSink { pid }), level, &name);
+    }
+    let started = start_driver(env, name, settings, pool_config, reporter_pid);
+    if !matches!(started, Ok((_, true))) {
+        release_logging();
+    }
+    started.map(|(term, _)| term)
+}
+
+/// Builds the handler and its pool: the answer to `driver_init`, and
+/// whether a driver started.
+fn start_driver<'a>(
+    env: Env<'a>,
+    name: String,
+    settings: Vec<(String, String)>,
+    pool_config: PoolConfig,
+    reporter_pid: Option<LocalPid>,
+) -> rustler::NifResult<(Term<'a>, bool)> {
+    let failed = |term: Term<'a>| Ok((term, false));
     let config = Config::new(name.clone(), settings);
     let Some(factory) = FACTORY.get() else {
-        return Ok(env.error_tuple((atoms::init_failed(), "library has no handler")));
+        return failed(env.error_tuple((atoms::init_failed(), "library has no handler")));
     };
     let handler = match guarded(|| factory(&config)) {
         Ok(Ok(h)) => h,
-        Ok(Err(InitError(message))) => return Ok(env.error_tuple((atoms::init_failed(), message))),
-        Err(message) => return Ok(error_term(env, &CallError::Panic(message))),
+        Ok(Err(InitError(message))) => {
+            return failed(env.error_tuple((atoms::init_failed(), message)))
+        }
+        Err(message) => return failed(error_term(env, &CallError::Panic(message))),
     };
     let spec = handler.hook_spec();
     if let Err(problem) = spec.validate() {
-        return Ok(env.error_tuple((atoms::init_failed(), problem)));
+        return failed(env.error_tuple((atoms::init_failed(), problem)));
     }
     let hooks = handler.implemented_hooks();
     let modes: Vec<(&str, Term)> = hooks
@@ -489,7 +608,7 @@ fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     ) {
         Ok(pool) => pool,
         Err(e) => {
-            return Ok(env.error_tuple((atoms::init_failed(), format!("worker threads: {e}"))))
+            return failed(env.error_tuple((atoms::init_failed(), format!("worker threads: {e}"))))
         }
     };
     let driver = ResourceArc::new(Driver {
@@ -497,7 +616,16 @@ fn driver_init<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
         pool,
         live: AtomicBool::new(true),
     });
-    Ok((atoms::ok(), driver, modes).encode(env))
+    LIVE_DRIVERS.fetch_add(1, Ordering::AcqRel);
+    Ok(((atoms::ok(), driver, modes).encode(env), true))
+}
+
+fn log_level<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
+    let [level] = args else {
+        return Err(rustler::Error::BadArg);
+    };
+    logging::set_level(level_of(*level));
+    Ok(atoms::ok().encode(env))
 }
 
 /// `finish`: the queued calls are run (a reload: the new instance already
@@ -518,7 +646,12 @@ fn driver_deinit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
         return Ok(atoms::already_stopped().encode(env));
     }
     driver.pool.stop(leftovers);
-    match guarded(|| driver.core.handler.deinit()) {
+    let deinit = guarded(|| driver.core.handler.deinit());
+    // What the handler logged until now reaches the broker before the
+    // library may be unloaded.
+    LIVE_DRIVERS.fetch_sub(1, Ordering::AcqRel);
+    release_logging();
+    match deinit {
         Ok(()) => Ok(atoms::ok().encode(env)),
         Err(message) => Ok(error_term(env, &CallError::Panic(message))),
     }
@@ -586,17 +719,14 @@ fn driver_call<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     let outcome = if !driver.live.load(Ordering::Acquire) || !core.accepts(hook) {
         Err(CallError::NotLoaded)
     } else {
-        guarded(|| {
-            dispatch(
-                &NifBuild(env),
-                &*core.handler,
-                &core.spec,
-                hook,
-                *hook_args,
-                &ctx,
-            )
-        })
-        .unwrap_or_else(|m| Err(CallError::Panic(m)))
+        call_handler(
+            &NifBuild(env),
+            &core.name,
+            &*core.handler,
+            &core.spec,
+            *hook_args,
+            &ctx,
+        )
     };
     let elapsed = started.elapsed();
     stats.latency.record(elapsed);
@@ -808,9 +938,14 @@ impl Work<Job> for Core {
         let ctx = Context::new(hook, &self.name, deadline);
         let outcome: Result<SavedTerm, CallError> = env.run(|e| {
             let args = args.load(e);
-            let result =
-                guarded(|| dispatch(&NifBuild(e), &*self.handler, &self.spec, hook, args, &ctx))
-                    .unwrap_or_else(|m| Err(CallError::Panic(m)));
+            let result = call_handler(
+                &NifBuild(e),
+                &self.name,
+                &*self.handler,
+                &self.spec,
+                args,
+                &ctx,
+            );
             let settled = match &reply {
                 // A fold nobody waits for any more was counted as timed out.
                 Some(r) => r

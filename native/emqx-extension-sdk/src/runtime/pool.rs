@@ -165,7 +165,7 @@ impl<J> Drop for Pool<J> {
 /// Runs `f` on a new plain OS thread (not one of the VM's, and not started
 /// by `std::thread`, which would leave per-thread data on this one) and
 /// returns its result.
-fn on_own_thread<R: Send, F: FnOnce() -> R + Send>(f: F) -> std::io::Result<R> {
+pub(crate) fn on_own_thread<R: Send, F: FnOnce() -> R + Send>(f: F) -> std::io::Result<R> {
     struct Call<F, R> {
         f: Option<F>,
         out: Option<R>,

@@ -17,14 +17,16 @@
 //! stderr, so a handler's `println!` ends up in the broker's log instead
 //! of corrupting the protocol.
 
-use super::dispatch::{client_term, dispatch};
+use super::dispatch::client_term;
+use super::logging;
 use super::pool::{Leftovers, Pool, PoolConfig, Work};
-use super::{error_reply, guarded, mode_key, CallError, Factory};
+use super::{call_handler, error_reply, guarded, mode_key, Factory};
 use crate::decode;
 use crate::hook::{Context, Hook, HookSpec};
 use crate::value::{Build, EtfBuild, Key, Value};
 use crate::{Config, Handler, InitError};
 use eetf::Term;
+use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Read, Write};
@@ -47,7 +49,10 @@ pub fn serve(factory: Factory) -> i32 {
     let output = Arc::new(Mutex::new(output));
     let (core, pool) = match init(&mut input, &output, factory) {
         Some(started) => started,
-        None => return 1,
+        None => {
+            logging::stop();
+            return 1;
+        }
     };
     loop {
         let request = match read_frame(&mut input) {
@@ -63,8 +68,13 @@ pub fn serve(factory: Factory) -> i32 {
             // another instance of the driver, and these were accepted here.
             pool.stop(Leftovers::Finish);
             let _ = guarded(|| core.handler.deinit());
+            logging::stop();
             core.send(&EtfBuild.atom(Key::deinit_ok));
             return 0;
+        }
+        if let Some(level) = log_level_request(&request) {
+            logging::set_level(level);
+            continue;
         }
         if let Err(e) = core.submit(&pool, request) {
             eprintln!("emqx_exhook_port {}: {e}", core.name);
@@ -73,18 +83,31 @@ pub fn serve(factory: Factory) -> i32 {
     // The VM went away or closed the port: stop as if disabled.
     pool.stop(Leftovers::Drain);
     let _ = guarded(|| core.handler.deinit());
+    logging::stop();
     0
 }
 
-/// Moves the protocol to private descriptors; stdout becomes stderr and
-/// stdin /dev/null, for the handler's own use.
+/// `{log_level, Level}`: the broker's level changed.
+fn log_level_request(request: &Term) -> Option<log::LevelFilter> {
+    let fields = request.elements()?;
+    match fields.as_slice() {
+        [tag, level] if tag.atom_text().as_deref() == Some("log_level") => {
+            Some(logging::level_filter(&level.atom_text()?))
+        }
+        _ => None,
+    }
+}
+
+/// Moves the protocol to private descriptors, points stdin at /dev/null
+/// and catches stdout and stderr (see [`catch_output`]), for the
+/// handler's own use.
 fn take_protocol_fds() -> std::io::Result<(File, File)> {
     // SAFETY: plain descriptor calls on the process's own standard streams;
     // each new descriptor is owned by exactly one `File`.
-    unsafe {
+    let (input, output) = unsafe {
         let input = libc::dup(0);
         let output = libc::dup(1);
-        if input < 0 || output < 0 || libc::dup2(2, 1) < 0 {
+        if input < 0 || output < 0 {
             return Err(std::io::Error::last_os_error());
         }
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
@@ -92,8 +115,97 @@ fn take_protocol_fds() -> std::io::Result<(File, File)> {
             libc::dup2(null, 0);
             libc::close(null);
         }
-        Ok((File::from_raw_fd(input), File::from_raw_fd(output)))
+        (File::from_raw_fd(input), File::from_raw_fd(output))
+    };
+    catch_output()?;
+    Ok((input, output))
+}
+
+/// What the handler (or anything in this process) writes to stdout and
+/// stderr becomes log records, line by line, at info and warning: they
+/// reach the broker's log as `{log, ...}` frames. Before the handler's
+/// logger runs, the lines go to the stderr the process was started with.
+fn catch_output() -> std::io::Result<()> {
+    // SAFETY: dup of the process's own stderr; the new descriptor is owned
+    // by `fallback`.
+    let fallback = unsafe { libc::dup(2) };
+    if fallback < 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    // SAFETY: `fallback` was just made and nothing else owns it.
+    let fallback = Arc::new(Mutex::new(unsafe { File::from_raw_fd(fallback) }));
+    for (fd, stderr) in [(1, false), (2, true)] {
+        let mut ends = [0; 2];
+        // SAFETY: pipe fills `ends` with two new descriptors; the write end
+        // replaces `fd` and is closed, the read end is owned by `reader`.
+        let reader = unsafe {
+            if libc::pipe(ends.as_mut_ptr()) < 0 || libc::dup2(ends[1], fd) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(ends[1]);
+            File::from_raw_fd(ends[0])
+        };
+        let fallback = Arc::clone(&fallback);
+        std::thread::Builder::new()
+            .name(
+                if stderr {
+                    "exhook-stderr"
+                } else {
+                    "exhook-stdout"
+                }
+                .into(),
+            )
+            .spawn(move || {
+                for line in std::io::BufRead::lines(BufReader::new(reader)).map_while(Result::ok) {
+                    if logging::installed() {
+                        logging::print_line(format_args!("{line}"), stderr);
+                    } else {
+                        let mut out = fallback.lock().unwrap_or_else(PoisonError::into_inner);
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+            })?;
+    }
+    Ok(())
+}
+
+/// The handler's log records go to the VM as `{log, Level, Text, Meta}` frames.
+struct PortSink {
+    output: Arc<Mutex<File>>,
+}
+
+impl logging::Sink for PortSink {
+    fn send(&mut self, batch: Vec<logging::Record>) {
+        let b = EtfBuild;
+        for r in batch {
+            let mut meta = HashMap::new();
+            let text = |t: &str| text_term(t);
+            meta.insert(atom("target"), text(&r.target));
+            if let Some(hook) = r.hook {
+                meta.insert(atom("hook"), text(hook));
+            }
+            if let Some(client) = &r.client {
+                meta.insert(atom("clientid"), text(client));
+            }
+            if r.dropped > 0 {
+                meta.insert(
+                    atom("dropped"),
+                    b.int(i64::try_from(r.dropped).unwrap_or(i64::MAX)),
+                );
+            }
+            let frame = b.tuple(&[
+                atom("log"),
+                atom(logging::otp_level(r.level)),
+                text(&r.text),
+                Term::from(eetf::Map::from(meta)),
+            ]);
+            send_frame(&self.output, &frame);
+        }
+    }
+}
+
+fn atom(name: &str) -> Term {
+    Term::from(eetf::Atom::from(name))
 }
 
 fn read_frame(input: &mut impl Read) -> std::io::Result<Option<Term>> {
@@ -227,17 +339,14 @@ impl Work<PortJob> for PortCore {
             return;
         }
         let ctx = Context::new(job.hook, &self.name, job.deadline);
-        let outcome = guarded(|| {
-            dispatch(
-                &EtfBuild,
-                &*self.handler,
-                &self.spec,
-                job.hook,
-                &job.args,
-                &ctx,
-            )
-        })
-        .unwrap_or_else(|m| Err(CallError::Panic(m)));
+        let outcome = call_handler(
+            &EtfBuild,
+            &self.name,
+            &*self.handler,
+            &self.spec,
+            &job.args,
+            &ctx,
+        );
         let result = match outcome {
             Ok(term) => term,
             Err(e) => {
@@ -293,10 +402,19 @@ fn init(
         name,
         settings,
         pool: opts,
+        log_level,
     }) = init_request(&request)
     else {
         return refuse("expected {init, Name, Settings, Opts}".into());
     };
+    // Before init, so that what the handler logs while it starts is kept.
+    logging::start(
+        Box::new(PortSink {
+            output: Arc::clone(output),
+        }),
+        log_level,
+        &name,
+    );
     let config = Config::new(name.clone(), settings);
     let handler = match guarded(|| factory(&config)) {
         Ok(Ok(h)) => h,
@@ -332,6 +450,7 @@ struct InitRequest {
     name: String,
     settings: Vec<(String, String)>,
     pool: PoolConfig,
+    log_level: log::LevelFilter,
 }
 
 fn init_request(request: &Term) -> Option<InitRequest> {
@@ -370,9 +489,18 @@ fn init_request(request: &Term) -> Option<InitRequest> {
         capacity: get("queue_capacity", 1024).max(1),
         spin: Duration::from_micros(get("spin_us", 50) as u64),
     };
+    let mut log_level = log::LevelFilter::Warn;
+    opts.for_each_entry(|k, v| {
+        if k.atom_text().as_deref() == Some("log_level") {
+            if let Some(level) = v.atom_text() {
+                log_level = logging::level_filter(&level);
+            }
+        }
+    });
     Some(InitRequest {
         name,
         settings,
         pool: config,
+        log_level,
     })
 }

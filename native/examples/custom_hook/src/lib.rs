@@ -1,18 +1,12 @@
 //! The seed article's `CustomHook`, ported from the Python SDK to Rust:
-//! logs connects and publishes, allows authentication for a non-empty
-//! clientid, and denies ACL to a client without a username.
+//! logs connects and publishes (through the `log` crate, into the broker's
+//! log), allows authentication for a non-empty clientid, and denies ACL to
+//! a client without a username.
 
 use emqx_extension_sdk::{
     export_handler, handler, AclDecision, AuthDecision, AuthResult, ClientInfo, Config, ConnInfo,
     Context, Handler, InitError, Message, Properties, PubSub, PublishDecision,
 };
-use std::io::Write;
-
-/// Prints one line to stderr (the broker's console log) in a single write,
-/// so that lines from concurrent calls do not interleave.
-fn log(line: String) {
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
-}
 
 /// The handler; it keeps no state.
 pub struct CustomHook;
@@ -29,18 +23,15 @@ impl Handler for CustomHook {
         _props: &Properties,
         _ctx: &Context,
     ) -> emqx_extension_sdk::ConnectDecision {
-        log(format!(
-            "[Rust SDK] [on_client_connect] {} connect",
+        log::info!(
+            "[on_client_connect] {} connect",
             conn.clientid().unwrap_or_default()
-        ));
+        );
         emqx_extension_sdk::ConnectDecision::Accept
     }
 
     fn on_client_connected(&self, client: &ClientInfo, _conn: &ConnInfo, _ctx: &Context) {
-        log(format!(
-            "[Rust SDK] [on_client_connected] {} connected",
-            client.clientid()
-        ));
+        log::info!("[on_client_connected] {} connected", client.clientid());
     }
 
     fn on_client_authenticate(
@@ -73,11 +64,11 @@ impl Handler for CustomHook {
     }
 
     fn on_message_publish(&self, message: &Message, _ctx: &Context) -> PublishDecision {
-        log(format!(
-            "[Rust SDK] [on_message_publish] {} ({} bytes)",
+        log::info!(
+            "[on_message_publish] {} ({} bytes)",
             message.topic(),
             message.payload().len()
-        ));
+        );
         PublishDecision::Continue
     }
 }

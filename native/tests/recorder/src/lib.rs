@@ -7,6 +7,11 @@
 //! `panic...` panics in the handler; `slow-MS...` sleeps MS milliseconds
 //! first; `jitter...` sleeps 0 to 255 µs, varying from event to event, so
 //! that events handled in parallel finish out of order.
+//!
+//! And it logs on request: `log...` one record at each level, `logthread...`
+//! one record from a thread of its own, `logburst-N...` N records at info;
+//! `print...` (in `client.connected`) prints a line to stdout and one to
+//! stderr.
 
 use emqx_extension_sdk::*;
 use std::fmt::Write as _;
@@ -39,6 +44,7 @@ impl Recorder {
         if client.starts_with("panic") {
             panic!("recorder asked to panic by {client}");
         }
+        log_on_request(client);
         self.write_line(&line);
     }
 
@@ -48,6 +54,28 @@ impl Recorder {
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(format!("{line}\n").as_bytes());
         }
+    }
+}
+
+fn log_on_request(client: &str) {
+    if let Some(rest) = client.strip_prefix("logburst-") {
+        let n: usize = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        for i in 0..n {
+            log::info!("burst {i} from {client}");
+        }
+    } else if client.starts_with("logthread") {
+        let client = client.to_string();
+        let _ = std::thread::spawn(move || log::info!("from a thread of {client}")).join();
+    } else if client.starts_with("log") {
+        log::error!("error from {client}");
+        log::warn!("warning from {client}");
+        log::info!("info from {client}");
+        log::debug!("debug from {client}");
+        log::trace!("trace from {client}");
     }
 }
 
@@ -157,6 +185,10 @@ impl Handler for Recorder {
     }
 
     fn on_client_connected(&self, client: &ClientInfo, conn: &ConnInfo, _: &Context) {
+        if client.clientid().starts_with("print") {
+            println!("printed by {}", client.clientid());
+            eprintln!("eprinted by {}", client.clientid());
+        }
         self.record(
             &client.clientid(),
             format!(
