@@ -42,11 +42,15 @@ test-erlang:
 	rebar3 do compile, xref, ct
 
 # The demo must keep working: it runs, and the handler decides.
+# Both the Rust example and the article's Python CustomHook decide a
+# login and an ACL check (the decision columns: Rust, then Python).
 test-demo:
 	scripts/demo.sh > _build/demo.out 2>&1 || { cat _build/demo.out; exit 1; }
-	grep -q "login refused: not_authorized" _build/demo.out
-	grep -q "client.check_acl       -> publish p/1 deny" _build/demo.out
+	grep -Eq "client\.authenticate +login refused: not_authorized +login refused: not_authorized$$" _build/demo.out
+	grep -Eq "client\.authenticate +login allowed \(anonymous=false\) +login allowed \(anonymous=false\)$$" _build/demo.out
+	grep -Eq "client\.check_acl +publish p/1 deny +publish p/1 deny$$" _build/demo.out
 	grep -q "\[info\] exhook driver custom: \[on_client_connect\] subA connect" _build/demo.out
+	grep -q "\[info\] exhook driver python3: \[Python SDK\] \[on_client_authenticate\] subA authenticate" _build/demo.out
 	@echo "demo: ok"
 
 lint:
