@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what this project needs beyond Rust: Erlang/OTP and rebar3 from
 # Debian's packages, Debian's Python headers and venv module (the python3
-# driver's library is built against /usr/bin/python3; its tests make a venv),
-# and the rustfmt and clippy components.
+# driver's library is built against /usr/bin/python3), the rustfmt and
+# clippy components, and _build/pyvenv: a virtual environment with the PyPI
+# SDK (emqx-extension-sdk 0.2) the python3 driver's tests and the demo run
+# unchanged (scripts/python-venv.sh).
 set -euo pipefail
 missing=()
 command -v erl >/dev/null 2>&1 || missing+=(erlang)
@@ -20,3 +22,4 @@ fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >/dev/null 2>&1 || true
 done
+"$(dirname "$0")/python-venv.sh"
