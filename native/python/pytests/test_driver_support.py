@@ -219,6 +219,31 @@ def test_a_venv_goes_before_the_system_site_directories(tmp_path):
         support._add_venv(str(tmp_path / "missing"))
 
 
+def test_without_a_venv_key_the_started_one_or_one_in_the_path_is_used(tmp_path):
+    def venv(where):
+        where.mkdir(parents=True)
+        (where / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        return str(where)
+
+    extension = tmp_path / "data" / "extension"
+    assert support.find_venv([str(extension)], environ={}) is None
+    in_path = venv(extension / "venv")
+    assert support.find_venv([str(extension)], environ={}) == in_path
+    started = venv(tmp_path / "started")
+    assert support.find_venv([str(extension)], environ={"VIRTUAL_ENV": started}) == started
+    # A directory without pyvenv.cfg is no virtual environment.
+    assert support.find_venv([str(tmp_path)], environ={"VIRTUAL_ENV": str(tmp_path)}) is None
+
+
+def test_a_directory_in_the_path_does_not_hide_a_module_of_its_name(tmp_path):
+    (tmp_path / "colorsys").mkdir()
+    sys.modules.pop("colorsys", None)
+    d = module(tmp_path, "sup_stdlib", "import colorsys\ndef init():\n    return (0, ([], colorsys.__file__))\n")
+    driver = Driver("t", [d], "sup_stdlib")
+    assert driver.load()[1].endswith("colorsys.py")
+    driver.unload()
+
+
 def test_describe_never_shows_text():
     assert support.describe(b"password") == "bytes of length 8"
     assert support.describe((0, "payload")) == "(0, str of length 7)"

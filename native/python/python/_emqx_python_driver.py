@@ -220,6 +220,10 @@ class UserCodeFinder:
         if not search:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, search)
+        if spec is not None and spec.loader is None:
+            # A bare directory (say, a virtual environment's) is no user
+            # module: the rest of the path may hold a real one by that name.
+            return None
         if spec is not None and isinstance(
             spec.loader, importlib.machinery.SourceFileLoader
         ):
@@ -280,19 +284,34 @@ def _add_venv(venv):
     sys.path[:] = rest[:at] + added + rest[at:]
 
 
+def find_venv(dirs, environ=os.environ):
+    """The virtual environment of a driver whose config names none: the
+    one the broker was started from (``$VIRTUAL_ENV``), else a ``venv`` or
+    ``.venv`` directory in one of the driver's directories (the article's
+    ``data/extension/``); ``None`` if there is neither. A virtual
+    environment is a directory with a ``pyvenv.cfg``."""
+    candidates = [environ.get("VIRTUAL_ENV") or ""]
+    candidates += [os.path.join(d, name) for d in dirs for name in ("venv", ".venv")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return candidate
+    return None
+
+
 class Driver:
     """One python3 driver: its user module, loaded by :meth:`load` and
     released by :meth:`unload`.
 
     ``dirs`` are the absolute directories of the driver's ``path``;
-    ``venv`` is a virtual environment's directory or ``None``.
+    ``venv`` is a virtual environment's directory, or ``None`` for the one
+    :func:`find_venv` finds, if any.
     """
 
     def __init__(self, name, dirs, init_module, venv=None):
         self.name = name
         self.dirs = [os.path.normpath(d) for d in dirs]
         self.init_module = init_module
-        self.venv = venv
+        self.venv = venv or find_venv(self.dirs)
         self.module = None
         # The user modules of this instance: what its imports find, and
         # what its unload forgets (not those of a newer instance of the
