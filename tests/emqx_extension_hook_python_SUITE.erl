@@ -47,6 +47,7 @@ groups() ->
        a_thread_the_handler_starts_runs_between_calls]},
      {lifecycle, [],
       [disable_then_enable_picks_up_an_edited_hooks_py, reload_picks_up_an_edited_hooks_py,
+       reload_of_a_broken_hooks_py_keeps_the_old_instance_serving,
        reload_under_load_answers_every_call_with_a_decision]},
      {load_failures, [],
       [malformed_init_return_refuses_to_load, missing_module_refuses_to_load,
@@ -550,7 +551,29 @@ reload_picks_up_an_edited_hooks_py(Config) ->
     assert_allowed("c1"),
     write_module(Dir, "hooks", edited_hooks("False")),
     ok = emqx_extension_hook:reload(python3),
-    assert_refused("c1").
+    assert_refused("c1"),
+    %% Refused by the handler, not by the failure policy.
+    ?assertMatch(#{succeeded := 1, failed := 0}, exhook_test_plugin:stats(python3, 'client.authenticate')).
+
+%% An edit that breaks hooks.py: the reload says why, and the running
+%% instance goes on deciding; fixed, the next reload takes it.
+reload_of_a_broken_hooks_py_keeps_the_old_instance_serving(Config) ->
+    {Dir, Driver} = edited_driver(Config),
+    write_module(Dir, "hooks", edited_hooks("True ")),
+    start_plugin([Driver]),
+    assert_allowed("c1"),
+    write_module(Dir, "hooks", "def init(:\n"),
+    {error, Reason} = emqx_extension_hook:reload(python3),
+    Text = emqx_extension_hook_errors:text(<<"python3">>, Reason),
+    ?assertNotEqual(nomatch, string:find(Text, "syntax error in " ++ filename:join(Dir, "hooks.py")), Text),
+    assert_allowed("c1"),
+    ?assertMatch([#{name := <<"python3">>, enabled := true, error := {init_failed, _}}],
+                 emqx_extension_hook:list()),
+    write_module(Dir, "hooks", edited_hooks("False")),
+    ok = emqx_extension_hook:reload(python3),
+    assert_refused("c1"),
+    %% Refused by the handler, not by the failure policy.
+    ?assertMatch(#{succeeded := 1, failed := 0}, exhook_test_plugin:stats(python3, 'client.authenticate')).
 
 %% A reload starts the new instance (a fresh import of the same module)
 %% while the old one answers, then stops the old one: logins made all the
