@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `path` | the user's module search path, `:`-separated absolute directories |
 //! | `init_module` | the user's module, whose `init()` returns `(0, (HookSpecs, State))` |
-//! | `venv` | optional: a virtual environment whose site-packages the interpreter uses |
+//! | `venv` | optional: a virtual environment whose site-packages the interpreter uses (unset: `$VIRTUAL_ENV`, or a `venv`/`.venv` in one of the `path` directories) |
 //! | `node` | optional: the broker's node name, `node` in the hooks' arguments (default `nonode@nohost`) |
 //!
 //! Hook arguments, return values and the `exhook` decisions are described
