@@ -462,7 +462,8 @@ fn init_errors_say_what_is_wrong() {
     let missing = init(&config("nomodule", "/nonexistent", "nothing_here", &[]))
         .err()
         .map(|e| e.0);
-    assert!(missing.is_some_and(|m| m.contains("no module nothing_here (nothing_here.py) in /nonexistent")));
+    assert!(missing
+        .is_some_and(|m| m.contains("no module nothing_here (nothing_here.py) in /nonexistent")));
     let no_path = init(&emqx_extension_sdk::Config::new(
         "nopath",
         vec![("init_module".into(), "x".into())],
