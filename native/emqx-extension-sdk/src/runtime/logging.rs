@@ -109,7 +109,11 @@ fn current_scope<R>(f: impl FnOnce(Option<&Scope<'_>>) -> R) -> R {
 /// towards `sink` (again after [`stop`]); `level` is the broker's.
 pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) {
     let logger = LOGGER.get_or_init(|| {
-        let (queue, receiver) = crossbeam_channel::bounded(CAPACITY);
+        // Unbounded, bounded by hand (see `log`): a bounded channel would
+        // allocate all CAPACITY slots up front, in a static that is never
+        // freed, and every private copy of a library a reload loads has
+        // its own (~1 MiB each). This one holds what is queued, in blocks.
+        let (queue, receiver) = crossbeam_channel::unbounded();
         BrokerLog {
             queue,
             dropped: AtomicU64::new(0),
@@ -292,8 +296,12 @@ impl log::Log for BrokerLog {
             client,
             dropped: 0,
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.queue.try_send(entry)
+        // Concurrent callers may overshoot CAPACITY by a few records.
+        if self.queue.len() >= CAPACITY
+            || matches!(
+                self.queue.try_send(entry),
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+            )
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
