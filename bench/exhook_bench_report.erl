@@ -16,6 +16,8 @@
 %% The goal of issue 8: Python in the VM at least this many times the
 %% Python Port transport's calls/s.
 -define(PYTHON_PORT_GOAL, 8).
+%% The bench's Python Port driver's OS processes (exhook_bench's pool_size).
+-define(PYTHON_PORT_PROCESSES, 2).
 
 %% @doc `erl -run exhook_bench_report main OutPrefix Command ElapsedSecs RunFile...'.
 -spec main([string()]) -> no_return().
@@ -617,6 +619,7 @@ run_notes(Runs) ->
                 [length(PortRefused)])
      end,
      port_goal_notes(rows_of(default, Runs)),
+     python_goal_notes(rows_of(default, Runs)),
      "- Python rows: python3 drivers, each enabled only around its own cases, with `pool_size` 2 "
      "(two worker threads taking the interpreter's lock in turn; on the Port transport two OS "
      "processes, an interpreter each), `queue_capacity` 65536, `call_timeout` 5000 ms: "
@@ -664,6 +667,33 @@ run_notes(Runs) ->
                                   "included): ~ts\n", [Vm, counts(Python)])
            end]
       end || {Vm, C} <- Counters]].
+
+%% Where the Python time goes, from the rows of the same run: the minimal
+%% handler against the Rust handler in pool mode (the same hand-off to a
+%% worker thread), the CustomHook against the minimal handler (the PyPI
+%% SDK's decorator), and why the Python Port is close.
+python_goal_notes(Rows) ->
+    P50 = fun(T) -> get(Rows, auth, T, b2b, 1, p50_us) end,
+    case {P50(py_minimal), P50(py_custom), P50(pool), P50(py_port)} of
+        {Min, Custom, Pool, PyPort} when is_number(Min), is_number(Custom), is_number(Pool),
+                                         is_number(PyPort) ->
+            [io_lib:format("- Python client.authenticate p50 from one caller: the minimal handler ~ts µs, the "
+                           "Rust handler in pool mode ~ts µs in the same run: both wait for the same hand-off "
+                           "to a worker thread and back, which dominates; called directly (`cargo bench -p "
+                           "emqx-extension-python --bench percall`) the minimal handler costs about 1.2 µs. "
+                           "The CustomHook costs ~ts µs more than the minimal handler: the PyPI SDK's "
+                           "`@hooks_handler` turns each argument into an object on every call (about 7 µs a "
+                           "call on its own, 80 % of it in the SDK's `parse` under cProfile), which also caps "
+                           "one interpreter near 130 k CustomHook calls/s.\n",
+                           [us(Min), us(Pool), us(Custom - Min)]),
+             io_lib:format("- The CustomHook on the Port transport: p50 ~ts µs. The VM's interpreter runs one "
+                           "call at a time (one interpreter lock for every worker thread), while the Port "
+                           "transport runs an interpreter in each of its ~b processes in parallel, so with "
+                           "more callers the Port gains on it; the original plugin's Port (erlport, measured "
+                           "earlier on this machine) did 6.5-7.1 k calls/s at 120-138 µs.\n",
+                           [us(PyPort), ?PYTHON_PORT_PROCESSES])];
+        _ -> ""
+    end.
 
 %% Where each NIF mode comes closest to the Port (the lowest ratio of the
 %% goal), the two rows side by side: rate, latency, CPU and its split.
