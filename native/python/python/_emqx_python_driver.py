@@ -54,8 +54,9 @@ _installed = {}
 
 def install(stdout, stderr, emit):
     """Routes ``sys.stdout`` (info), ``sys.stderr`` (warning) and the root
-    logger (each record at its level, root level INFO) to the broker's
-    log; gives the driver's finder of user code its place. Called once,
+    logger (each record at its level; the root level starts at INFO, then
+    the library makes it follow the broker's, unless user code set it) to
+    the broker's log; gives the driver's finder of user code its place. Called once,
     then again by every :meth:`Driver.load` to undo what user code may
     have changed."""
     if not _installed:

@@ -368,7 +368,12 @@ pub(crate) fn on_worker<R>(
         ));
     }
     KEPT.with(KeptState::keep);
-    Ok(logstream::with_driver(driver, || Python::attach(f)))
+    Ok(logstream::with_driver(driver, || {
+        Python::attach(|py| {
+            logstream::follow_broker_level(py);
+            f(py)
+        })
+    }))
 }
 
 /// Runs `f` with the GIL on a new thread with an 8 MiB stack, for
@@ -383,7 +388,12 @@ pub(crate) fn on_own_thread<R: Send>(
             .name(format!("python-{driver}"))
             .stack_size(STACK_SIZE)
             .spawn_scoped(scope, || {
-                logstream::with_driver(driver, || Python::attach(f))
+                logstream::with_driver(driver, || {
+                    Python::attach(|py| {
+                        logstream::follow_broker_level(py);
+                        f(py)
+                    })
+                })
             });
         match spawned {
             Ok(handle) => handle

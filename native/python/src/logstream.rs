@@ -11,6 +11,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The longest record a line makes, in bytes; longer lines are cut.
@@ -219,4 +220,49 @@ pub(crate) fn emit_record(levelno: i32, text: &str) {
         _ => log::Level::Trace,
     };
     log_line(level, text);
+}
+
+/// The `log` level the root logger's level was last made to follow
+/// (`usize::MAX`: none yet).
+static FOLLOWED: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The root logger's level as this library last set it (the support
+/// code's `install` sets INFO).
+static SET_TO: AtomicI64 = AtomicI64::new(20);
+
+/// Python's level for a `log` level filter: records below it are never made.
+fn python_level(filter: log::LevelFilter) -> i64 {
+    match filter {
+        log::LevelFilter::Off => 100,
+        log::LevelFilter::Error => 40,
+        log::LevelFilter::Warn => 30,
+        log::LevelFilter::Info => 20,
+        log::LevelFilter::Debug => 10,
+        log::LevelFilter::Trace => 1,
+    }
+}
+
+/// Makes the root logger's level follow the broker's (`log::max_level`,
+/// which the SDK keeps at the broker's), so that a `logging` record below
+/// it is never made; unless user code set the root level itself. One
+/// atomic load when the level has not changed.
+pub(crate) fn follow_broker_level(py: Python<'_>) {
+    let filter = log::max_level();
+    if FOLLOWED.load(Ordering::Relaxed) == filter as usize {
+        return;
+    }
+    FOLLOWED.store(filter as usize, Ordering::Relaxed);
+    let Ok(root) = py
+        .import("logging")
+        .and_then(|logging| logging.call_method0("getLogger"))
+    else {
+        return;
+    };
+    let current: Option<i64> = root.getattr("level").and_then(|l| l.extract()).ok();
+    if current != Some(SET_TO.load(Ordering::Relaxed)) {
+        return;
+    }
+    let level = python_level(filter);
+    if root.call_method1("setLevel", (level,)).is_ok() {
+        SET_TO.store(level, Ordering::Relaxed);
+    }
 }

@@ -71,25 +71,45 @@ fn print_and_stderr_reach_the_log_line_by_line_at_info_and_warning() {
 }
 
 #[test]
-fn logging_records_reach_the_log_at_their_level() {
+fn logging_records_reach_the_log_at_their_level_and_follow_the_brokers() {
     let h = auth_driver(
         "logging",
-        "    log = logging.getLogger('acl')\n    log.info('checked %s', 'c1')\n    log.warning('odd')\n\
-         \x20   log.error('bad')\n    log.debug('hidden: the root level is INFO')\n    return None",
+        "    log = logging.getLogger('acl')\n    log.info('checked %s', clientinfo[1][1].decode())\n\
+         \x20   log.warning('odd')\n    log.error('bad')\n    log.debug('debug %s', clientinfo[1][1].decode())\n\
+         \x20   return None",
     );
+    // Records of the call for `clientid`: those whose text ends with it.
+    let of = |clientid: &str| -> Vec<(log::Level, String)> {
+        records("logging")
+            .into_iter()
+            .map(|(l, _, t)| (l, t))
+            .filter(|(_, t)| t.ends_with(clientid))
+            .collect()
+    };
+    // The broker logs everything (setup): every record is made.
     authenticate(&h, "c1");
-    let got: Vec<(log::Level, String)> = records("logging")
-        .into_iter()
-        .map(|(l, _, t)| (l, t))
-        .collect();
     assert_eq!(
-        got,
+        of("c1"),
         vec![
             (log::Level::Info, "acl: checked c1".to_string()),
-            (log::Level::Warn, "acl: odd".to_string()),
-            (log::Level::Error, "acl: bad".to_string()),
+            (log::Level::Debug, "acl: debug c1".to_string()),
         ]
     );
+    // The broker's level goes to info: the debug record is no longer made
+    // (Python's root level follows, so not even formatted).
+    log::set_max_level(log::LevelFilter::Info);
+    authenticate(&h, "c2");
+    let root_level = py_eval("__import__('logging').getLogger().level");
+    log::set_max_level(log::LevelFilter::Trace);
+    assert_eq!(root_level, "20", "the root logger follows the broker's level");
+    assert_eq!(
+        of("c2"),
+        vec![(log::Level::Info, "acl: checked c2".to_string())]
+    );
+    let levels: Vec<log::Level> = records("logging").into_iter().map(|(l, _, _)| l).collect();
+    for level in [log::Level::Info, log::Level::Warn, log::Level::Error] {
+        assert!(levels.contains(&level), "{level} in {levels:?}");
+    }
 }
 
 #[test]
