@@ -16,10 +16,10 @@
 //!   handler started), the driver the library last served.
 
 use crate::hook::Hook;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// Records the queue holds before it drops them.
@@ -48,19 +48,18 @@ pub(crate) trait Sink: Send + 'static {
 }
 
 /// The library's logger: one per library copy (each has its own `log`).
+/// It lives as long as the library, in a static that is never dropped, so
+/// what it allocates (the queue, records) exists only while its thread
+/// runs: a library is unloaded and loaded again at each reload.
 struct BrokerLog {
-    queue: Sender<Record>,
+    /// The queue, while the forwarding thread runs.
+    queue: RwLock<Option<Sender<Record>>>,
     /// Records dropped since the library was loaded.
     dropped: AtomicU64,
     /// The driver the library last served, for records made outside a call.
     driver: Mutex<Option<String>>,
-    /// The forwarding thread and what it reads from.
-    forwarder: Mutex<Forwarder>,
-}
-
-struct Forwarder {
-    receiver: Receiver<Record>,
-    running: Option<(Sender<()>, std::thread::JoinHandle<()>)>,
+    /// The forwarding thread, and how to stop it.
+    forwarder: Mutex<Option<(Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 static LOGGER: OnceLock<BrokerLog> = OnceLock::new();
@@ -108,17 +107,11 @@ fn current_scope<R>(f: impl FnOnce(Option<&Scope<'_>>) -> R) -> R {
 /// Installs the library's logger (once) and starts its forwarding thread
 /// towards `sink` (again after [`stop`]); `level` is the broker's.
 pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) {
-    let logger = LOGGER.get_or_init(|| {
-        let (queue, receiver) = crossbeam_channel::bounded(CAPACITY);
-        BrokerLog {
-            queue,
-            dropped: AtomicU64::new(0),
-            driver: Mutex::new(None),
-            forwarder: Mutex::new(Forwarder {
-                receiver,
-                running: None,
-            }),
-        }
+    let logger = LOGGER.get_or_init(|| BrokerLog {
+        queue: RwLock::new(None),
+        dropped: AtomicU64::new(0),
+        driver: Mutex::new(None),
+        forwarder: Mutex::new(None),
     });
     let _ = log::set_logger(logger);
     log::set_max_level(level);
@@ -127,10 +120,10 @@ pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) 
         .forwarder
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if forwarder.running.is_some() {
+    if forwarder.is_some() {
         return;
     }
-    let receiver = forwarder.receiver.clone();
+    let (queue, receiver) = crossbeam_channel::bounded(CAPACITY);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     let spawned = super::pool::on_own_thread(move || {
         std::thread::Builder::new()
@@ -138,22 +131,28 @@ pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) 
             .spawn(move || forward(&receiver, &stop_rx, sink))
     });
     if let Ok(Ok(handle)) = spawned {
-        forwarder.running = Some((stop_tx, handle));
+        *forwarder = Some((stop_tx, handle));
+        *logger.queue.write().unwrap_or_else(PoisonError::into_inner) = Some(queue);
     }
 }
 
-/// Sends what is queued and stops the forwarding thread (the library may
-/// be unloaded after); later records wait in the queue for the next
-/// [`start`], or are dropped when it is full.
+/// Sends what is queued, stops the forwarding thread and frees the queue
+/// (the library may be unloaded after); records made until the next
+/// [`start`] are dropped and counted.
 pub(crate) fn stop() {
     let Some(logger) = LOGGER.get() else {
         return;
     };
+    // Closing the queue ends the thread once it has sent what it holds.
+    logger
+        .queue
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     let running = logger
         .forwarder
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .running
         .take();
     if let Some((stop, handle)) = running {
         let _ = stop.send(());
@@ -164,10 +163,9 @@ pub(crate) fn stop() {
 /// Whether the library's logger runs (has a forwarding thread).
 pub(crate) fn installed() -> bool {
     LOGGER.get().is_some_and(|l| {
-        l.forwarder
-            .lock()
+        l.queue
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .running
             .is_some()
     })
 }
@@ -214,7 +212,11 @@ fn forward(receiver: &Receiver<Record>, stop: &Receiver<()>, mut sink: Box<dyn S
             receiver.try_recv().ok()
         } else {
             crossbeam_channel::select! {
-                recv(receiver) -> record => record.ok(),
+                recv(receiver) -> record => match record {
+                    Ok(record) => Some(record),
+                    // Closed by `stop`: what is left is sent, then the thread ends.
+                    Err(_) => { stopping = true; None }
+                },
                 recv(stop) -> _ => { stopping = true; receiver.try_recv().ok() }
                 default(REPORT_EVERY) => None,
             }
@@ -292,9 +294,11 @@ impl log::Log for BrokerLog {
             client,
             dropped: 0,
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.queue.try_send(entry)
-        {
+        let queued = match &*self.queue.read().unwrap_or_else(PoisonError::into_inner) {
+            Some(queue) => queue.try_send(entry).is_ok(),
+            None => false,
+        };
+        if !queued {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
