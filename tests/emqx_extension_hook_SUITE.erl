@@ -40,7 +40,8 @@ groups() ->
      {all_hooks, [],
       [every_sample_reaches_the_handler_with_its_data, odd_shapes_are_decoded]},
      {failures, [],
-      [panic_gets_deny_policy, panic_gets_ignore_policy, malformed_arguments_get_policy,
+      [panic_gets_deny_policy, panic_gets_ignore_policy, a_handler_that_gives_up_gets_the_policy,
+       malformed_arguments_get_policy,
        notification_failure_does_not_disturb_the_broker,
        late_call_to_a_disabled_driver_gets_the_policy]},
      {lifecycle, [],
@@ -308,6 +309,18 @@ panic_gets_ignore_policy(Config) ->
     ?assertMatch({ok, _}, exhook_broker:authenticate(Panicky, true)),
     ?assertEqual({error, not_authorized}, exhook_broker:authenticate(Panicky, false)),
     ?assertEqual(allow, exhook_broker:check_acl(Panicky, publish, <<"t">>, allow)).
+
+%% emqx_extension_sdk::fail: the handler cannot decide; the broker gets the
+%% failure policy and the call counts as failed.
+a_handler_that_gives_up_gets_the_policy(Config) ->
+    {Rec, _File} = recorder(Config, [{failed_action, deny}]),
+    start_plugin([Rec]),
+    GivesUp = (authenticate_sample())#{clientid => <<"fail-1">>},
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(GivesUp, true)),
+    ?assertEqual(deny, exhook_broker:check_acl(GivesUp, publish, <<"t">>, allow)),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), true)),
+    ?assertMatch(#{calls := 2, succeeded := 1, failed := 1},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')).
 
 malformed_arguments_get_policy(Config) ->
     {Rec, _File} = recorder(Config, [{failed_action, deny}]),

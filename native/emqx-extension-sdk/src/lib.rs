@@ -122,6 +122,58 @@ impl Config {
     }
 }
 
+/// Gives up on the current call: the handler cannot decide (a database it
+/// cannot reach, an answer it does not understand). The broker gets the
+/// driver's `failed_action`, and `reason` goes to the broker's log (at most
+/// a few reports a second per driver), without a panic's noise. In
+/// `init`, the driver does not start and `reason` says why.
+///
+/// Never put a password or a payload in `reason`.
+///
+/// ```
+/// use emqx_extension_sdk::*;
+/// use emqx_extension_sdk::testing::{Login, TestBroker};
+///
+/// struct NeedsDatabase;
+///
+/// #[handler]
+/// impl Handler for NeedsDatabase {
+///     fn init(_: &Config) -> Result<Self, InitError> { Ok(NeedsDatabase) }
+///     fn on_client_authenticate(&self, _: &ClientInfo, _: AuthResult, _: &Context) -> AuthDecision {
+///         fail("database unreachable")
+///     }
+/// }
+///
+/// // failed_action is deny by default: the login is refused.
+/// let broker = TestBroker::<NeedsDatabase>::start(Config::default()).unwrap();
+/// assert_eq!(broker.authenticate(&ClientInfo::builder().build()), Login::Denied);
+/// assert_eq!(broker.failures(), vec!["client.authenticate: database unreachable".to_string()]);
+/// ```
+pub fn fail(reason: impl Into<String>) -> ! {
+    std::panic::resume_unwind(Box::new(HandlerFailure(reason.into())))
+}
+
+/// What [`fail`] unwinds with; the runtime tells it from a panic.
+pub(crate) struct HandlerFailure(pub(crate) String);
+
+/// Runs `f` on a thread of its own, started from a thread that is not one
+/// of the broker's (a handler's `init` runs on one of the VM's dirty
+/// schedulers): a thread started directly from a VM thread leaves per-thread
+/// data there that keeps the handler library loaded after its driver is
+/// disabled. Join the thread in `deinit`.
+///
+/// ```
+/// let worker = emqx_extension_sdk::spawn_thread("refresher", || { /* work */ }).unwrap();
+/// worker.join().unwrap();
+/// ```
+pub fn spawn_thread<F>(name: &str, f: F) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let builder = std::thread::Builder::new().name(name.to_string());
+    runtime::spawn_off_vm(move || builder.spawn(f))?
+}
+
 /// Why a handler refused to start; the plugin reports it and does not load the driver.
 ///
 /// ```
@@ -371,7 +423,11 @@ macro_rules! export_handler {
         #[doc(hidden)]
         #[no_mangle]
         pub extern "C" fn nif_init() -> *const $crate::runtime::ErlNifEntry {
-            $crate::runtime::nif_entry(concat!($module, "\0"), __emqx_exhook_build)
+            $crate::runtime::nif_entry(
+                concat!($module, "\0"),
+                __emqx_exhook_build,
+                env!("CARGO_CRATE_NAME"),
+            )
         }
 
         /// The Port transport: the `emqx_exhook_port` launcher calls this
@@ -379,7 +435,7 @@ macro_rules! export_handler {
         #[doc(hidden)]
         #[no_mangle]
         pub extern "C" fn emqx_exhook_port_main() -> i32 {
-            $crate::runtime::port::serve(__emqx_exhook_build)
+            $crate::runtime::port::serve(__emqx_exhook_build, env!("CARGO_CRATE_NAME"))
         }
 
         /// What the plugin checks before it loads the library: the SDK's

@@ -14,6 +14,9 @@
 //! - A record made during a hook call carries the driver, the hook and
 //!   the clientid as metadata; one from another thread (a thread the
 //!   handler started), the driver the library last served.
+//! - The handler crate's own records pass at every level; its
+//!   dependencies' (a database client logging each statement's parameters
+//!   at debug, say) at info and above only.
 
 use crate::hook::Hook;
 use crossbeam_channel::{Receiver, Sender};
@@ -63,6 +66,28 @@ struct BrokerLog {
 }
 
 static LOGGER: OnceLock<BrokerLog> = OnceLock::new();
+
+/// The handler crate's name, as `export_handler!` gives it.
+static OWN_CRATE: OnceLock<&'static str> = OnceLock::new();
+
+/// Records which crate is the handler's own.
+pub(crate) fn own_crate(name: &'static str) {
+    let _ = OWN_CRATE.set(name);
+}
+
+/// Whether a record of `target` at `level` goes to the broker: a module
+/// path of another crate than the handler's (`crate::module`) only at info
+/// and above; any other target (the handler's own, `stdout`, a driver's
+/// name) at every level.
+fn admitted(target: &str, level: log::Level) -> bool {
+    if level <= log::Level::Info {
+        return true;
+    }
+    match target.split_once("::") {
+        Some((krate, _)) => OWN_CRATE.get().is_some_and(|own| *own == krate),
+        None => true,
+    }
+}
 
 /// What a hook call tells the logger about itself, for the records the
 /// handler makes during it.
@@ -263,7 +288,7 @@ fn dropped_report(count: u64) -> Record {
 
 impl log::Log for BrokerLog {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= log::max_level() && admitted(metadata.target(), metadata.level())
     }
 
     fn log(&self, record: &log::Record) {
@@ -325,6 +350,17 @@ pub fn print_line(text: std::fmt::Arguments<'_>, stderr: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_debug_records_are_kept_out() {
+        own_crate("my_handler");
+        assert!(admitted("my_handler::db", log::Level::Debug));
+        assert!(admitted("my_handler", log::Level::Trace));
+        assert!(admitted("stdout", log::Level::Debug));
+        assert!(!admitted("tokio_postgres::query", log::Level::Debug));
+        assert!(admitted("tokio_postgres::query", log::Level::Info));
+        assert!(admitted("tokio_postgres::query", log::Level::Error));
+    }
 
     #[test]
     fn otp_levels_map_to_log_filters_and_back() {

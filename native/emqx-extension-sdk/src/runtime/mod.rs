@@ -23,6 +23,7 @@ pub(crate) mod dispatch;
 #[doc(hidden)]
 pub mod logging;
 mod pool;
+pub(crate) use pool::on_own_thread as spawn_off_vm;
 pub mod port;
 mod report;
 mod stats;
@@ -116,6 +117,8 @@ struct ReplyTo {
 /// answers the broker with the driver's failure policy instead.
 pub(crate) enum CallError {
     Panic(String),
+    /// The handler gave up with [`crate::fail`].
+    Failed(String),
     BadArg(String),
     NotLoaded,
 }
@@ -142,6 +145,7 @@ impl CallError {
     fn report<'r>(&'r self, hook: Hook, client: &'r str) -> Option<Report<'r>> {
         let (kind, detail) = match self {
             CallError::Panic(m) => (Kind::Panic, m.as_str()),
+            CallError::Failed(m) => (Kind::Failed, m.as_str()),
             CallError::BadArg(m) => (Kind::BadInput, m.as_str()),
             CallError::NotLoaded => return None,
         };
@@ -199,13 +203,21 @@ fn install_panic_hook() {
     });
 }
 
-/// Runs `f` behind the boundary: a panic becomes `Err` with its message and location.
-fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+/// Runs `f` behind the boundary: a panic becomes `Err` with its message
+/// and location, a [`crate::fail`] `Err` with its reason.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, CallError> {
     let mut slot: Option<String> = None;
     let outer = PANIC_SLOT.with(|s| s.replace(&mut slot));
     let result = catch_unwind(AssertUnwindSafe(f));
     PANIC_SLOT.with(|s| s.set(outer));
-    result.map_err(|payload| slot.take().unwrap_or_else(|| payload_text(&*payload)))
+    result.map_err(
+        |payload| match payload.downcast::<crate::HandlerFailure>() {
+            Ok(failure) => CallError::Failed(failure.0),
+            Err(payload) => {
+                CallError::Panic(slot.take().unwrap_or_else(|| payload_text(&*payload)))
+            }
+        },
+    )
 }
 
 /// Asks the handler (behind the boundary: a panic is an error) about the
@@ -231,8 +243,7 @@ pub(crate) fn call_handler<'a, B: Build<'a>>(
         client: &client,
     };
     logging::with_scope(&scope, || {
-        guarded(|| dispatch(b, handler, spec, hook, args, ctx))
-            .unwrap_or_else(|m| Err(CallError::Panic(m)))
+        guarded(|| dispatch(b, handler, spec, hook, args, ctx)).unwrap_or_else(Err)
     })
 }
 
@@ -251,6 +262,7 @@ impl CallError {
     pub(crate) fn tag(&self) -> (Key, Option<&str>) {
         match self {
             CallError::Panic(m) => (Key::panic, Some(m)),
+            CallError::Failed(m) => (Key::failed, Some(m)),
             CallError::BadArg(m) => (Key::badarg, Some(m)),
             CallError::NotLoaded => (Key::not_loaded, None),
         }
@@ -285,12 +297,18 @@ unsafe impl<T> Sync for Static<T> {}
 static FUNCS: Static<[ErlNifFunc; NIF_COUNT]> = Static(OnceLock::new());
 static ENTRY: Static<ErlNifEntry> = Static(OnceLock::new());
 
-/// The library's `ErlNifEntry`, for `export_handler!`.
+/// The library's `ErlNifEntry`, for `export_handler!`; `own_crate` is the
+/// handler crate's name (see [`logging`]).
 ///
 /// `module` must end with a NUL byte (the macro appends it).
-pub fn nif_entry(module: &'static str, factory: Factory) -> *const ErlNifEntry {
+pub fn nif_entry(
+    module: &'static str,
+    factory: Factory,
+    own_crate: &'static str,
+) -> *const ErlNifEntry {
     // A second load of the same library copy keeps the first factory; both are the same function.
     let _ = FACTORY.set(factory);
+    logging::own_crate(own_crate);
     install_panic_hook();
     crate::value::register_nif_ops();
     // SAFETY: rustler's generated `nif_init` makes this same call first thing, before any
@@ -431,7 +449,7 @@ unsafe fn run_nif(
             // SAFETY: raising badarg from a NIF with its own env is always allowed.
             unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) }
         }
-        Err(message) => error_term(env, &CallError::Panic(message)).as_c_arg(),
+        Err(e) => error_term(env, &e).as_c_arg(),
     }
 }
 
@@ -579,10 +597,10 @@ fn start_driver<'a>(
     };
     let handler = match guarded(|| factory(&config)) {
         Ok(Ok(h)) => h,
-        Ok(Err(InitError(message))) => {
+        Ok(Err(InitError(message))) | Err(CallError::Failed(message)) => {
             return failed(env.error_tuple((atoms::init_failed(), message)))
         }
-        Err(message) => return failed(error_term(env, &CallError::Panic(message))),
+        Err(e) => return failed(error_term(env, &e)),
     };
     let spec = handler.hook_spec();
     if let Err(problem) = spec.validate() {
@@ -653,7 +671,7 @@ fn driver_deinit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
     release_logging();
     match deinit {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(message) => Ok(error_term(env, &CallError::Panic(message))),
+        Err(e) => Ok(error_term(env, &e)),
     }
 }
 

@@ -4,7 +4,8 @@
 //! check that each hook reached the handler with the right data.
 //!
 //! It misbehaves on request, keyed by clientid (or message sender):
-//! `panic...` panics in the handler; `slow-MS...` sleeps MS milliseconds
+//! `panic...` panics in the handler; `fail...` gives up on the call
+//! (`emqx_extension_sdk::fail`); `slow-MS...` sleeps MS milliseconds
 //! first; `jitter...` sleeps 0 to 255 µs, varying from event to event, so
 //! that events handled in parallel finish out of order.
 //!
@@ -43,6 +44,9 @@ impl Recorder {
         }
         if client.starts_with("panic") {
             panic!("recorder asked to panic by {client}");
+        }
+        if client.starts_with("fail") {
+            fail(format!("recorder asked to fail by {client}"));
         }
         log_on_request(client);
         self.write_line(&line);
