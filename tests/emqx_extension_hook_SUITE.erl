@@ -487,6 +487,8 @@ stats_and_metrics_count_every_call(Config) ->
     Out = emqx_ctl:run(["exhook", "drivers", "stats"]),
     ?assertNotEqual(nomatch, string:find(Out, "Driver(rec, nif, queued=0, restarts=0, log_dropped=0)")),
     ?assertMatch({match, _}, re:run(Out, "client.authenticate +calls=6 succeeded=5 failed=1 ")),
+    %% The handler's own counters: the recorder's lines.
+    ?assertNotEqual(nomatch, string:find(Out, "  handler: lines_written=8")),
     ?assertNotEqual(nomatch, string:find(Out, "Driver(custom, nif, queued=0, restarts=0, log_dropped=0)")).
 
 %% Waits (up to 5 s) until EMQX metric `Name' is `Value', and checks it

@@ -69,18 +69,21 @@ set_log_level(#exhook_driver{module = M}, Level) ->
 
 %% @doc An instance's counters, by hook: calls, succeeded, failed,
 %% timed_out, dropped, overran, queued, p50_us, p99_us.
+%% `handler' holds the handler's own counters (NIF transport).
 -spec stats(#exhook_driver{}) ->
           #{transport := nif | port, queue_depth := non_neg_integer(),
-            restarts := non_neg_integer(), hooks := [{atom(), #{atom() => number()}}]}.
+            restarts := non_neg_integer(), hooks := [{atom(), #{atom() => number()}}],
+            handler := [{binary(), non_neg_integer()}]}.
 stats(#exhook_driver{transport = {port, T}} = D) ->
     Hooks = hooks(D),
     {Restarts, Rows} = emqx_extension_hook_port:stats(T, [I || #{index := I} <- Hooks]),
     Points = maps:from_list([{I, P} || #{index := I, point := P} <- Hooks]),
-    #{transport => port, queue_depth => 0, restarts => Restarts,
+    #{transport => port, queue_depth => 0, restarts => Restarts, handler => [],
       hooks => [{maps:get(I, Points), Counters} || {I, Counters} <- Rows]};
 stats(#exhook_driver{module = M, resource = R}) ->
     Rows = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
-    #{transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0, hooks => Rows}.
+    #{transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0, hooks => Rows,
+      handler => M:driver_counters(R)}.
 
 %% @doc The hooks an instance's handler implements.
 -spec hooks(#exhook_driver{}) -> [emqx_extension_hook_hooks:hook()].

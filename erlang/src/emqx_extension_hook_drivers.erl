@@ -31,7 +31,8 @@
 -type stats() :: #{name := binary(), transport := nif | port,
                    queue_depth := non_neg_integer(), restarts := non_neg_integer(),
                    log_dropped := non_neg_integer(),
-                   hooks := [{atom(), #{atom() => number()}}]}.
+                   hooks := [{atom(), #{atom() => number()}}],
+                   handler := [{binary(), non_neg_integer()}]}.
 -export_type([info/0, stats/0]).
 
 -record(entry, {driver :: #exhook_driver{},

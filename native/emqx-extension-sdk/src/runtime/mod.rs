@@ -16,6 +16,7 @@
 //! | `driver_cast/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | `ok` or `{error, Reason}` |
 //! | `driver_stats/1` | normal | `[{HookName, #{calls, succeeded, ...}}]` |
 //! | `log_level/1` (the broker's OTP logger level) | normal | `ok`: the library's `log` records follow it |
+//! | `driver_counters/1` | normal | `[{Name, Value}]`: the handler's own counters |
 //!
 //! This module is public only for the macro; it is not a stable API.
 
@@ -392,7 +393,7 @@ fn func(name: &'static CStr, arity: c_uint, flags: SchedulerFlags, function: Raw
     }
 }
 
-const NIF_COUNT: usize = 12;
+const NIF_COUNT: usize = 13;
 
 fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
     use SchedulerFlags::*;
@@ -409,6 +410,7 @@ fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
         func(c"driver_stats", 1, Normal, raw_driver_stats),
         func(c"driver_queue_depth", 1, Normal, raw_driver_queue_depth),
         func(c"log_level", 1, Normal, raw_log_level),
+        func(c"driver_counters", 1, Normal, raw_driver_counters),
     ]
 }
 
@@ -475,6 +477,7 @@ raw! {
     raw_driver_stats => driver_stats;
     raw_driver_queue_depth => driver_queue_depth;
     raw_log_level => log_level;
+    raw_driver_counters => driver_counters;
 }
 
 fn hook_names<'a>(env: Env<'a>, _args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
@@ -636,6 +639,16 @@ fn start_driver<'a>(
     });
     LIVE_DRIVERS.fetch_add(1, Ordering::AcqRel);
     Ok(((atoms::ok(), driver, modes).encode(env), true))
+}
+
+fn driver_counters<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
+    let [driver] = args else {
+        return Err(rustler::Error::BadArg);
+    };
+    let driver: ResourceArc<Driver> = driver.decode()?;
+    // Behind the boundary: a handler's panic here is its own bug.
+    let counters = guarded(|| driver.core.handler.counters()).unwrap_or_default();
+    Ok(counters.encode(env))
 }
 
 fn log_level<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {

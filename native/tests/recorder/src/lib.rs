@@ -24,6 +24,8 @@ use std::time::Duration;
 /// The recorder; `out` is the record file.
 pub struct Recorder {
     out: Mutex<File>,
+    /// Lines written, shown in the driver's stats.
+    lines: std::sync::atomic::AtomicU64,
 }
 
 impl Recorder {
@@ -57,6 +59,8 @@ impl Recorder {
     fn write_line(&self, line: &str) {
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(format!("{line}\n").as_bytes());
+            self.lines
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -155,11 +159,17 @@ impl Handler for Recorder {
             .map_err(|e| format!("{path}: {e}"))?;
         Ok(Recorder {
             out: Mutex::new(out),
+            lines: Default::default(),
         })
     }
 
     fn deinit(&self) {
         self.write_line("deinit");
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let lines = self.lines.load(std::sync::atomic::Ordering::Relaxed);
+        vec![("lines_written".into(), lines)]
     }
 
     fn on_client_connect(
