@@ -36,20 +36,17 @@ impl Throttle {
         drop(last);
         report(self.suppressed.swap(0, Ordering::Relaxed));
     }
-
-    /// The next event reports at once.
-    pub fn reset(&self) {
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    }
 }
 
 /// Whether the database answers, shared by logins, the ACL refresh and
 /// the writer, so that an outage is logged once per interval in all, and
-/// its end once.
+/// so is its end (with SQLite a write lock fails writes while reads go
+/// on, and the state flips at every login).
 pub struct Health {
     what: String,
     down: AtomicBool,
-    throttle: Throttle,
+    failures: Throttle,
+    recoveries: Throttle,
 }
 
 impl Health {
@@ -57,16 +54,15 @@ impl Health {
         Health {
             what,
             down: AtomicBool::new(false),
-            throttle: Throttle::new(interval),
+            failures: Throttle::new(interval),
+            recoveries: Throttle::new(interval),
         }
     }
 
     /// The database failed to answer (`e` is transient).
     pub fn failed(&self, e: &DbError) {
-        if !self.down.swap(true, Ordering::AcqRel) {
-            self.throttle.reset();
-        }
-        self.throttle.hit(|held_back| {
+        self.down.store(true, Ordering::Release);
+        self.failures.hit(|held_back| {
             if held_back == 0 {
                 log::error!("{} unavailable: {e}", self.what);
             } else {
@@ -81,7 +77,8 @@ impl Health {
     /// The database answered.
     pub fn ok(&self) {
         if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::AcqRel) {
-            log::warn!("{} available again", self.what);
+            self.recoveries
+                .hit(|_| log::warn!("{} available again", self.what));
         }
     }
 
@@ -113,8 +110,5 @@ mod tests {
             vec![0, 99],
             "the next one tells how many were held back"
         );
-        throttle.reset();
-        throttle.hit(|n| reports.push(n));
-        assert_eq!(reports.len(), 3, "reset reports at once");
     }
 }
