@@ -1,7 +1,7 @@
 # Entry points; the README lists the two a newcomer needs (demo, test).
 SHELL := /bin/bash
 PRIV := erlang/priv
-EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
+EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper emqx_example_database
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
 
 .PHONY: native compile test test-rust test-erlang test-demo lint demo plugin plugin-dir deps clean

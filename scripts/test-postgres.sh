@@ -8,7 +8,7 @@
 #                                     (fsync is off unless --durable)
 #   test-postgres.sh url DIR          its connection string
 #   test-postgres.sh stop DIR         stop it (fast shutdown: sessions are cut)
-#   test-postgres.sh start DIR        start it again
+#   test-postgres.sh start DIR        start it again (if it is not running)
 #   test-postgres.sh remove DIR       stop it and delete the directory
 set -euo pipefail
 
@@ -40,6 +40,7 @@ checked_dir() {
 
 start() {
   local dir=$1
+  as_server "$(bindir)/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && return 0
   as_server "$(bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
     { cat "$dir/server.log" >&2; die "the server did not start"; }
 }
