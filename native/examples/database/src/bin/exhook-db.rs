@@ -105,12 +105,15 @@ fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Options found: name, and value unless a flag.
+type Found<'a> = Vec<(&'a str, Option<&'a str>)>;
+
 /// `--name value` options among `args`; the rest in order.
 fn options<'a>(
     args: &'a [String],
     with_value: &[&str],
     flags: &[&str],
-) -> Result<(Vec<(&'a str, Option<&'a str>)>, Vec<&'a str>), String> {
+) -> Result<(Found<'a>, Vec<&'a str>), String> {
     let (mut found, mut rest) = (Vec::new(), Vec::new());
     let mut i = 0;
     while i < args.len() {

@@ -352,17 +352,26 @@ mod sql {
     pub const LOAD_RULES: &str =
         "SELECT id, who, name, action, topic, permission FROM mqtt_acl ORDER BY seq, id";
     /// A connect wins over the row unless the row names a newer connection.
-    pub const CLIENT_CONNECTED: &str = "
-INSERT INTO mqtt_clients
-    (clientid, username, online, node, peer, protocol, proto_ver, connected_at)
-VALUES ($1, $2, TRUE, $3, $4, $5, $6, $7)
+    macro_rules! connected_wins {
+        () => {
+            "
 ON CONFLICT (clientid) DO UPDATE SET
     username = excluded.username, online = TRUE, node = excluded.node,
     peer = excluded.peer, protocol = excluded.protocol,
     proto_ver = excluded.proto_ver, connected_at = excluded.connected_at
 WHERE mqtt_clients.connected_at IS NULL
    OR excluded.connected_at IS NULL
-   OR mqtt_clients.connected_at <= excluded.connected_at";
+   OR mqtt_clients.connected_at <= excluded.connected_at"
+        };
+    }
+    pub(crate) use connected_wins;
+    pub const CLIENT_CONNECTED: &str = concat!(
+        "
+INSERT INTO mqtt_clients
+    (clientid, username, online, node, peer, protocol, proto_ver, connected_at)
+VALUES ($1, $2, TRUE, $3, $4, $5, $6, $7)",
+        connected_wins!()
+    );
     /// A disconnect changes the row only while it still names the same
     /// connection (node and connect time).
     pub const CLIENT_DISCONNECTED: &str = "

@@ -1,14 +1,17 @@
 //! PostgreSQL: one database that several broker nodes share (users, ACL
 //! rules, who is online where). Batches are written with one transaction
-//! each; history rows and messages go in by binary `COPY`, one round trip
-//! per batch rather than one per row.
+//! each, in a few round trips rather than one per row: history rows and
+//! messages by binary `COPY`, the clients' rows by statements over arrays
+//! (`unnest`), in rounds that hold each clientid at most once, so that one
+//! client's events still apply in order.
 
-use super::{schema, sql, DbError, EventKind, NewRule, Record, TextRows, UserRow};
+use super::{schema, sql, ClientEvent, DbError, EventKind, NewRule, Record, TextRows, UserRow};
 use crate::acl::RuleRow;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::config::Host;
 use postgres::types::Type;
 use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub struct Postgres {
@@ -96,25 +99,48 @@ impl Postgres {
         Ok(Conn {
             find_user: client.prepare(sql::FIND_USER)?,
             load_rules: client.prepare(sql::LOAD_RULES)?,
-            connected: client.prepare_typed(
-                sql::CLIENT_CONNECTED,
-                &[
-                    Type::TEXT,
-                    Type::TEXT,
-                    Type::TEXT,
-                    Type::TEXT,
-                    Type::TEXT,
-                    Type::INT4,
-                    Type::INT8,
-                ],
-            )?,
-            disconnected: client.prepare_typed(
-                sql::CLIENT_DISCONNECTED,
-                &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8],
-            )?,
+            connected: client.prepare(CONNECTED_MANY)?,
+            disconnected: client.prepare(DISCONNECTED_MANY)?,
             client,
         })
     }
+}
+
+/// `sql::CLIENT_CONNECTED` for many clients, each at most once.
+const CONNECTED_MANY: &str = concat!(
+    "
+INSERT INTO mqtt_clients
+    (clientid, username, online, node, peer, protocol, proto_ver, connected_at)
+SELECT clientid, username, TRUE, node, peer, protocol, proto_ver, connected_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int8[])
+    AS t (clientid, username, node, peer, protocol, proto_ver, connected_at)",
+    sql::connected_wins!()
+);
+
+/// `sql::CLIENT_DISCONNECTED` for many clients, each at most once.
+const DISCONNECTED_MANY: &str = "
+UPDATE mqtt_clients AS c
+SET online = FALSE, disconnected_at = t.at, disconnect_reason = t.reason
+FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[])
+    AS t (at, reason, clientid, node, connected_at)
+WHERE c.clientid = t.clientid AND c.node = t.node
+  AND c.connected_at IS NOT DISTINCT FROM t.connected_at";
+
+/// The client events in rounds: the n-th event of each clientid goes to
+/// round n, so a round names each client once and the rounds, applied in
+/// turn, keep every client's order.
+fn rounds<'a>(events: impl Iterator<Item = &'a ClientEvent>) -> Vec<Vec<&'a ClientEvent>> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<&ClientEvent>> = Vec::new();
+    for e in events {
+        let n = seen.entry(e.clientid.as_str()).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(e);
+        *n += 1;
+    }
+    rounds
 }
 
 const HISTORY_COPY: &str = "COPY mqtt_client_history \
@@ -178,32 +204,41 @@ impl Conn {
 
     pub fn write(&mut self, records: &[Record]) -> Result<(), DbError> {
         let mut tx = self.client.transaction()?;
-        let mut history = 0;
-        let mut messages = 0;
-        for record in records {
-            match record {
-                Record::Client(e) => {
-                    history += 1;
-                    match e.kind {
-                        EventKind::Connected => tx.execute(
-                            &self.connected,
-                            &[
-                                &e.clientid,
-                                &e.username,
-                                &e.node,
-                                &e.peer,
-                                &e.protocol,
-                                &e.proto_ver,
-                                &e.connected_at,
-                            ],
-                        )?,
-                        EventKind::Disconnected => tx.execute(
-                            &self.disconnected,
-                            &[&e.at, &e.reason, &e.clientid, &e.node, &e.connected_at],
-                        )?,
-                    };
-                }
-                Record::Message(_) => messages += 1,
+        let events = records.iter().filter_map(|r| match r {
+            Record::Client(e) => Some(e),
+            Record::Message(_) => None,
+        });
+        let history = events.clone().count();
+        let messages = records.len() - history;
+        for round in rounds(events) {
+            let (on, off): (Vec<&ClientEvent>, Vec<&ClientEvent>) = round
+                .into_iter()
+                .partition(|e| e.kind == EventKind::Connected);
+            if !on.is_empty() {
+                tx.execute(
+                    &self.connected,
+                    &[
+                        &on.iter().map(|e| e.clientid.as_str()).collect::<Vec<_>>(),
+                        &on.iter().map(|e| e.username.as_deref()).collect::<Vec<_>>(),
+                        &on.iter().map(|e| e.node.as_str()).collect::<Vec<_>>(),
+                        &on.iter().map(|e| e.peer.as_deref()).collect::<Vec<_>>(),
+                        &on.iter().map(|e| e.protocol.as_deref()).collect::<Vec<_>>(),
+                        &on.iter().map(|e| e.proto_ver).collect::<Vec<_>>(),
+                        &on.iter().map(|e| e.connected_at).collect::<Vec<_>>(),
+                    ],
+                )?;
+            }
+            if !off.is_empty() {
+                tx.execute(
+                    &self.disconnected,
+                    &[
+                        &off.iter().map(|e| e.at).collect::<Vec<_>>(),
+                        &off.iter().map(|e| e.reason.as_deref()).collect::<Vec<_>>(),
+                        &off.iter().map(|e| e.clientid.as_str()).collect::<Vec<_>>(),
+                        &off.iter().map(|e| e.node.as_str()).collect::<Vec<_>>(),
+                        &off.iter().map(|e| e.connected_at).collect::<Vec<_>>(),
+                    ],
+                )?;
             }
         }
         if history > 0 {
