@@ -78,3 +78,10 @@ bench:
 # bench/_build/smoke.{md,svg}; the committed bench/results/latest.* are left alone.
 bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke
+	target/release/exhook-db-bench --quick
+
+# The database example's numbers (logins/s, ACL check cost, writes/s into
+# SQLite and PostgreSQL); printed, not asserted. About a minute.
+.PHONY: bench-database
+bench-database: native
+	target/release/exhook-db-bench
