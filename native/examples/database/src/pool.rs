@@ -54,7 +54,8 @@ impl Pool {
 
     /// Runs `op` on a connection, giving up at `deadline`. A connection
     /// that fails with a transient error is closed; if it had been idle in
-    /// the pool (the server may have restarted since) `op` is tried once
+    /// the pool (the server may have restarted since, and then the other
+    /// idle ones are dead too: they are closed as well) `op` is tried once
     /// more on a new one.
     pub fn run<R>(
         &self,
@@ -76,6 +77,7 @@ impl Pool {
                         self.health.failed(&e);
                         return Err(e);
                     }
+                    self.close_idle();
                     retried = true;
                 }
                 Err(e) => {

@@ -526,3 +526,33 @@ fn two_nodes_on_one_postgres_share_users_rules_and_online_state() {
     );
     assert_eq!(store.count("SELECT COUNT(*) FROM mqtt_client_history"), 3);
 }
+
+#[test]
+fn the_first_login_after_a_postgres_restart_is_decided() {
+    let server = PgServer::start();
+    let store = Store::on(&server);
+    add_user(&store, "alice", "wonderland", false);
+    let service = Service::start(&store.settings(&[("connections", "4")])).unwrap();
+    let theirs = "SELECT COUNT(*) FROM pg_stat_activity \
+                  WHERE application_name = 'emqx_example_database' AND pid <> pg_backend_pid()";
+    // Concurrent logins leave several connections idle in the pool.
+    wait_until("two pooled connections", || {
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let _ = service.login(Some("alice"), Some(b"wonderland"), soon());
+                    }
+                });
+            }
+        });
+        store.count(theirs) >= 2
+    });
+    server.stop();
+    server.resume();
+    // Every pooled connection is dead now; the login still gets an answer.
+    assert_eq!(
+        service.login(Some("alice"), Some(b"wonderland"), soon()),
+        Ok(Login::Allow)
+    );
+}
