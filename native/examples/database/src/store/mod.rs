@@ -339,7 +339,7 @@ CREATE TABLE IF NOT EXISTS mqtt_messages (
     published_at BIGINT NOT NULL,
     node TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS mqtt_messages_topic ON mqtt_messages (topic, published_at);
+CREATE INDEX IF NOT EXISTS mqtt_messages_published_at ON mqtt_messages (published_at);
 "
     )
 }
