@@ -37,6 +37,45 @@ pub struct Service {
     threads: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
     bad_hash_log: Throttle,
+    hashing: Hashing,
+}
+
+/// Bounds the password verifications running at once to the cores: each
+/// takes a core and the hash's memory (19 MiB by default) for tens of
+/// milliseconds, and more at once only share the cores and add memory.
+struct Hashing {
+    running: Mutex<usize>,
+    done: Condvar,
+    max: usize,
+}
+
+impl Hashing {
+    fn new() -> Hashing {
+        Hashing {
+            running: Mutex::new(0),
+            done: Condvar::new(),
+            max: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Runs `f` once a slot is free; `None` if none frees before `deadline`.
+    fn run<R>(&self, deadline: Instant, f: impl FnOnce() -> R) -> Option<R> {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let (mut running, wait) = self
+            .done
+            .wait_timeout_while(running, timeout, |n| *n >= self.max)
+            .unwrap_or_else(PoisonError::into_inner);
+        if wait.timed_out() && *running >= self.max {
+            return None;
+        }
+        *running += 1;
+        drop(running);
+        let result = f();
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.done.notify_one();
+        Some(result)
+    }
 }
 
 struct Acl {
@@ -149,6 +188,7 @@ impl Service {
             threads: Mutex::new(vec![refresher, writer]),
             stopped: AtomicBool::new(false),
             bad_hash_log: Throttle::new(settings.error_log_interval),
+            hashing: Hashing::new(),
         })
     }
 
@@ -166,16 +206,25 @@ impl Service {
         let (Some(username), Some(password)) = (username, password) else {
             return Ok(Login::Deny);
         };
-        let deadline = deadline.min(Instant::now() + self.op_timeout);
+        let lookup_deadline = deadline.min(Instant::now() + self.op_timeout);
         let user = self
             .pool
-            .run(deadline, |conn| conn.find_user(username))
+            .run(lookup_deadline, |conn| conn.find_user(username))
             .map_err(|e| Undecided(e.message))?;
+        let verified = self.hashing.run(deadline, || match &user {
+            Some(user) => password::verify(password, &user.password_hash),
+            None => {
+                password::decoy_verify(password);
+                Ok(false)
+            }
+        });
+        let Some(verified) = verified else {
+            return Err(Undecided("no time left to verify the password".into()));
+        };
         let Some(user) = user else {
-            password::decoy_verify(password);
             return Ok(Login::Deny);
         };
-        match password::verify(password, &user.password_hash) {
+        match verified {
             Ok(true) if user.is_superuser => Ok(Login::AllowSuperuser),
             Ok(true) => Ok(Login::Allow),
             Ok(false) => Ok(Login::Deny),
