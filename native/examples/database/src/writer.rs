@@ -204,7 +204,18 @@ impl WriteQueue {
     pub fn run_writer(&self, pool: &Pool, op_timeout: Duration) {
         while let Some((batch, bytes)) = self.next_batch() {
             if !batch.is_empty() {
-                self.write_batch(pool, op_timeout, &batch);
+                // A bug in a database library must not end the writer:
+                // nothing would be written again, silently.
+                let wrote = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.write_batch(pool, op_timeout, &batch)
+                }));
+                if wrote.is_err() {
+                    self.count(&self.dropped_refused, batch.len());
+                    log::error!(
+                        "writing a batch panicked; its {} records are dropped",
+                        batch.len()
+                    );
+                }
             }
             self.release(batch.len(), bytes);
         }
