@@ -20,7 +20,7 @@ groups() ->
     Cases = [logins_allowed_and_denied, acl_rules_with_placeholders_first_match_wins,
              acl_rules_refresh_from_the_table, online_rows_and_history_through_a_takeover,
              messages_on_store_topics_are_stored, database_unavailable_mid_run,
-             full_buffer_drops_while_unavailable],
+             full_buffer_drops_while_unavailable, disable_flushes_and_unloads_the_library],
     [{sqlite, [], Cases},
      {postgres, [], Cases},
      {two_nodes, [], [two_broker_nodes_share_one_postgres]}].
@@ -76,11 +76,12 @@ end_per_testcase(_Case, Config) ->
 start(Config, Extra) ->
     exhook_test_plugin:start([driver(db, Config, [{node, "emqx@a"} | Extra])]).
 
+%% `Extra' first: the handler reads the first value of a key.
 driver(Name, Config, Extra) ->
-    {Name, [{path, exhook_samples:library(emqx_example_database)},
-            {failed_action, deny}, {batch_interval, "20ms"}, {acl_refresh, "100ms"},
-            {db_timeout, "500ms"}, {store_topics, "p/#,sensors/#"}
-            | Extra ++ ?config(store, Config)]}.
+    {Name, Extra ++ [{path, exhook_samples:library(emqx_example_database)},
+                     {failed_action, deny}, {batch_interval, "20ms"}, {acl_refresh, "100ms"},
+                     {db_timeout, "500ms"}, {store_topics, "p/#,sensors/#"}
+                     | ?config(store, Config)]}.
 
 root() -> exhook_samples:root().
 
@@ -364,6 +365,27 @@ full_buffer_drops_while_unavailable(Config) ->
                [["p/first"], ["p/1"], ["p/2"], ["p/3"], ["p/4"], ["p/5"]]),
     timer:sleep(500),
     ?assertEqual([["6"]], rows(Config, "SELECT COUNT(*) FROM mqtt_messages")).
+
+%% Disabling the driver runs deinit: what is queued is written (batches
+%% would otherwise wait an hour here), the handler's threads stop and its
+%% connections close off the broker's threads, so no thread-local pins the
+%% library and the VM unmaps it.
+disable_flushes_and_unloads_the_library(Config) ->
+    start(Config, [{batch_interval, "1h"}]),
+    add_user(Config, "alice", "wonderland", []),
+    ?assertMatch({ok, _}, login(<<"alice">>, <<"wonderland">>)),
+    ?assertEqual(deny, acl(<<"alice">>, <<"c">>, publish, <<"t">>)),
+    notify(connected(<<"subA">>, ?T1, 33870)),
+    {routed, _} = exhook_broker:publish(exhook_samples:message()),
+    timer:sleep(200),
+    ?assertEqual([["0"]], rows(Config, "SELECT COUNT(*) FROM mqtt_messages")),
+    ok = emqx_extension_hook:disable(db),
+    exhook_test_plugin:sync_hooks(),
+    ?assertEqual([["1"]], rows(Config, "SELECT COUNT(*) FROM mqtt_messages")),
+    ?assertEqual([["subA", "1"]],
+                 rows(Config, "SELECT clientid, CAST(online AS INTEGER) FROM mqtt_clients")),
+    ?assert(exhook_test_plugin:library_released(emqx_example_database)),
+    ?assertEqual([], exhook_test_plugin:await_mapped_library_copies(0)).
 
 %% Two brokers on one PostgreSQL database: this VM (node emqx@a) and a
 %% peer VM (emqx@b), each with the plugin and the example library. A peer
