@@ -1,7 +1,7 @@
 # Entry points; the README lists the two a newcomer needs (demo, test).
 SHELL := /bin/bash
 PRIV := erlang/priv
-EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
+EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper emqx_example_database
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
 
 .PHONY: native compile test test-rust test-erlang test-demo lint demo plugin plugin-dir deps clean
@@ -79,3 +79,10 @@ bench:
 # bench/_build/smoke.{md,svg}; the committed bench/results/latest.* are left alone.
 bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke
+	target/release/exhook-db-bench --quick
+
+# The database example's numbers (logins/s, ACL check cost, writes/s into
+# SQLite and PostgreSQL); printed, not asserted. About a minute.
+.PHONY: bench-database
+bench-database: native
+	target/release/exhook-db-bench

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what this project needs beyond Rust: Erlang/OTP and rebar3 from
-# Debian's packages, and the rustfmt and clippy components.
+# Installs what this project needs beyond Rust: Erlang/OTP, rebar3 and
+# PostgreSQL (the database example's tests start a server of their own)
+# from Debian's packages, and the rustfmt and clippy components.
 set -euo pipefail
 missing=()
 command -v erl >/dev/null 2>&1 || missing+=(erlang)
 command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -236,7 +236,8 @@ hook_mode(_Kind, Other) ->
 
 %% What the handler's `Config' holds: every key of the driver's config as
 %% text (for python3, `path' as absolute directories and `init_module' with
-%% its default), then the `handler' settings under their own names.
+%% its default), then the `handler' settings under their own names, then
+%% `node': the broker's node name, unless a handler setting gives one.
 settings(Kind, Raw, Opts) ->
     Plain = [{K, V} || {K, V} <- Raw, is_atom(K), K =/= modes, K =/= handler],
     Own = case Kind of
@@ -250,7 +251,8 @@ settings(Kind, Raw, Opts) ->
     Keys = [K || {K, _} <- Own],
     [{setting_text(K), setting_text(V)}
      || {K, V} <- Own ++ [KV || {K, _} = KV <- Plain, not lists:member(K, Keys)]]
-        ++ [{setting_text(K), setting_text(V)} || {K, V} <- handler_settings(Raw)].
+        ++ [{setting_text(K), setting_text(V)} || {K, V} <- handler_settings(Raw)]
+        ++ [{<<"node">>, atom_to_binary(node(), utf8)}].
 
 handler_settings(Raw) ->
     case proplists:get_value(handler, Raw, []) of

@@ -160,7 +160,7 @@ pub(crate) struct HandlerFailure(pub(crate) String);
 /// of the broker's (a handler's `init` runs on one of the VM's dirty
 /// schedulers): a thread started directly from a VM thread leaves per-thread
 /// data there that keeps the handler library loaded after its driver is
-/// disabled. Join the thread in `deinit`.
+/// disabled. Join the thread in `deinit`. See also [`run_on_own_thread`].
 ///
 /// ```
 /// let worker = emqx_extension_sdk::spawn_thread("refresher", || { /* work */ }).unwrap();
@@ -172,6 +172,26 @@ where
 {
     let builder = std::thread::Builder::new().name(name.to_string());
     runtime::spawn_off_vm(move || builder.spawn(f))?
+}
+
+/// Runs `f` to its end on a short-lived thread that is not one of the
+/// broker's, and returns what it returns: for work in `init` or `deinit`
+/// that leaves per-thread data behind on the thread it runs on (starting
+/// threads with `std::thread`, opening connections of a client library
+/// built on tokio), which on one of the VM's threads would keep the handler
+/// library loaded after its driver is disabled. `Err` if the thread could
+/// not start or `f` panicked.
+///
+/// ```
+/// let sum = emqx_extension_sdk::run_on_own_thread(|| 2 + 2).unwrap();
+/// assert_eq!(sum, 4);
+/// ```
+pub fn run_on_own_thread<R, F>(f: F) -> std::io::Result<R>
+where
+    R: Send,
+    F: FnOnce() -> R + Send,
+{
+    runtime::spawn_off_vm(f)
 }
 
 /// Why a handler refused to start; the plugin reports it and does not load the driver.
