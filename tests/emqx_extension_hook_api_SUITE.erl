@@ -28,6 +28,7 @@ all() ->
 groups() ->
     [{routes, [], [every_rest_api_attribute_is_well_formed,
                    malformed_attributes_are_refused,
+                   router_binds_and_passes_params_as_emqx_does,
                    routes_answer_only_while_the_plugin_runs]},
      {json, [], [encoder_refuses_what_emqx_cannot_encode,
                  encoded_json_reads_back_as_written]},
@@ -167,6 +168,25 @@ malformed_attributes_are_refused(_Config) ->
 
 name_of(#{name := Name}) -> Name;
 name_of(_) -> unnamed.
+
+%% The stand-in itself, on a route with every binding type.
+router_binds_and_passes_params_as_emqx_does(_Config) ->
+    Routes = exhook_rest_router:modules_routes([exhook_rest_echo]),
+    {200, Body} = exhook_rest_router:serve('POST', "/api/v4/echo/42/ok/x-1?q=1&r=two",
+                                           <<"{\"k\": \"v\", \"n\": [1, 2]}">>, Routes),
+    #{<<"n">> := 42, <<"a">> := <<"ok">>, <<"b">> := <<"x-1">>, <<"params">> := Params} =
+        exhook_json:decode(Body),
+    ?assertEqual(lists:sort([{<<"q">>, <<"1">>}, {<<"r">>, <<"two">>}, {<<"k">>, <<"v">>},
+                             {<<"n">>, [1, 2]}]),
+                 lists:sort([{K, V} || #{<<"key">> := K, <<"value">> := V} <- Params])),
+    %% A segment that is no integer, a name no atom has yet, another
+    %% method, a path without the prefix: no route.
+    [?assertEqual({404, <<"Not Found">>}, exhook_rest_router:serve(Method, Url, <<>>, Routes))
+     || {Method, Url} <- [{'POST', "/api/v4/echo/x/ok/b"}, {'POST', "/api/v4/echo/1/no_such_atom_4e1f/b"},
+                          {'GET', "/api/v4/echo/1/ok/b"}, {'POST', "/echo/1/ok/b"},
+                          {'POST', "/api/v4/echo/1/ok"}]],
+    %% and the router made no atom of it.
+    ?assertError(badarg, binary_to_existing_atom(<<"no_such_atom_4e1f">>, utf8)).
 
 routes_answer_only_while_the_plugin_runs(_Config) ->
     exhook_test_plugin:start([{custom, [{path, custom_lib()}]}]),

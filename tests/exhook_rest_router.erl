@@ -18,7 +18,7 @@
 %%   is 404.
 -module(exhook_rest_router).
 
--export([routes/1, check/1, request/3, request/4]).
+-export([routes/1, modules_routes/1, check/1, request/3, request/4, serve/4]).
 
 -define(PREFIX, "/api/v4").
 -define(KEYS, [descr, func, method, name, path]).
@@ -29,6 +29,10 @@
 routes(App) ->
     _ = application:load(App),
     {ok, Modules} = application:get_key(App, modules),
+    modules_routes(Modules).
+
+%% The same for `Modules'.
+modules_routes(Modules) ->
     Attrs = [{M, A} || M <- Modules, {rest_api, [A]} <- M:module_info(attributes)],
     case check(Attrs) of
         [] -> Attrs;
@@ -102,17 +106,23 @@ request(Method, Url, App) ->
     request(Method, Url, <<>>, App).
 
 request(Method, Url, Body, App) ->
+    case lists:keymember(App, 1, application:which_applications()) of
+        true -> serve(Method, Url, Body, routes(App));
+        false -> not_found()
+    end.
+
+%% A request served from `Routes'.
+serve(Method, Url, Body, Routes) ->
     [Path | Query] = string:split(Url, "?"),
-    Running = lists:keymember(App, 1, application:which_applications()),
-    case {Running, string:prefix(Path, ?PREFIX)} of
-        {true, Rel} when Rel =/= nomatch ->
+    case string:prefix(Path, ?PREFIX) of
+        nomatch ->
+            not_found();
+        Rel ->
             Segs = [list_to_binary(S) || S <- string:lexemes(Rel, "/")],
-            case match(Method, Segs, routes(App)) of
+            case match(Method, Segs, Routes) of
                 {ok, M, F, Bindings} -> call(M, F, Bindings, params(Query, Body));
                 nomatch -> not_found()
-            end;
-        _ ->
-            not_found()
+            end
     end.
 
 not_found() ->
