@@ -35,7 +35,7 @@
 %% those kinds, any other name is native.
 -module(emqx_extension_hook_config).
 
--export([drivers/0, driver/1, parse/3]).
+-export([drivers/0, driver/1, parse/3, handler_settings/1]).
 
 -define(APP, emqx_extension_hook).
 -define(DEFAULT_CALL_TIMEOUT, 5000).
@@ -92,6 +92,13 @@ driver(Name) ->
         {Name, Result} -> Result;
         false -> {error, not_configured}
     end.
+
+%% @doc The handler's own settings (`exhook.drivers.NAME.handler.KEY'),
+%% as text, in config order: values that may hold secrets (a database
+%% URL with its password), never to be shown as they are.
+-spec handler_settings(opts()) -> [{binary(), binary()}].
+handler_settings(#{raw := Raw}) ->
+    [{setting_text(K), setting_text(V)} || {K, V} <- handler_settings_raw(Raw)].
 
 %% @doc Checks driver `Name''s proplist; `Pos' is its place in the config,
 %% which sets its hook priority (the first driver is asked first).
@@ -251,10 +258,10 @@ settings(Kind, Raw, Opts) ->
     Keys = [K || {K, _} <- Own],
     [{setting_text(K), setting_text(V)}
      || {K, V} <- Own ++ [KV || {K, _} = KV <- Plain, not lists:member(K, Keys)]]
-        ++ [{setting_text(K), setting_text(V)} || {K, V} <- handler_settings(Raw)]
+        ++ handler_settings(Opts)
         ++ [{<<"node">>, atom_to_binary(node(), utf8)}].
 
-handler_settings(Raw) ->
+handler_settings_raw(Raw) ->
     case proplists:get_value(handler, Raw, []) of
         L when is_list(L) -> L;
         Other -> throw({invalid, handler, Other})
