@@ -1,7 +1,7 @@
 # Entry points; the README lists the two a newcomer needs (demo, test).
 SHELL := /bin/bash
 PRIV := erlang/priv
-EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper
+EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper emqx_example_database
 # Libraries the plugin loads itself (the python3 driver's handler).
 DRIVER_LIBS := emqx_extension_hook_python
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
@@ -95,3 +95,10 @@ bench:
 # bench/_build/smoke.{md,svg}; the committed bench/results/latest.* are left alone.
 bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke
+	target/release/exhook-db-bench --quick
+
+# The database example's numbers (logins/s, ACL check cost, writes/s into
+# SQLite and PostgreSQL); printed, not asserted. About a minute.
+.PHONY: bench-database
+bench-database: native
+	target/release/exhook-db-bench

@@ -40,14 +40,16 @@ groups() ->
      {all_hooks, [],
       [every_sample_reaches_the_handler_with_its_data, odd_shapes_are_decoded]},
      {failures, [],
-      [panic_gets_deny_policy, panic_gets_ignore_policy, malformed_arguments_get_policy,
+      [panic_gets_deny_policy, panic_gets_ignore_policy, a_handler_that_gives_up_gets_the_policy,
+       malformed_arguments_get_policy,
        notification_failure_does_not_disturb_the_broker,
        late_call_to_a_disabled_driver_gets_the_policy]},
      {lifecycle, [],
       [disable_unhooks_and_unloads, enable_again_decides_again, enable_and_disable_errors,
        init_failure_is_reported, missing_library_is_reported, wrong_init_module_is_reported,
        two_drivers_can_run_the_same_library, cli_lists_enables_and_disables,
-       stats_and_metrics_count_every_call, app_stop_removes_every_hook]}].
+       stats_and_metrics_count_every_call, metrics_count_the_calls_of_a_stopped_instance,
+       app_stop_removes_every_hook]}].
 
 init_per_suite(Config) ->
     ok = exhook_broker:start(),
@@ -308,6 +310,18 @@ panic_gets_ignore_policy(Config) ->
     ?assertEqual({error, not_authorized}, exhook_broker:authenticate(Panicky, false)),
     ?assertEqual(allow, exhook_broker:check_acl(Panicky, publish, <<"t">>, allow)).
 
+%% emqx_extension_sdk::fail: the handler cannot decide; the broker gets the
+%% failure policy and the call counts as failed.
+a_handler_that_gives_up_gets_the_policy(Config) ->
+    {Rec, _File} = recorder(Config, [{failed_action, deny}]),
+    start_plugin([Rec]),
+    GivesUp = (authenticate_sample())#{clientid => <<"fail-1">>},
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(GivesUp, true)),
+    ?assertEqual(deny, exhook_broker:check_acl(GivesUp, publish, <<"t">>, allow)),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), true)),
+    ?assertMatch(#{calls := 2, succeeded := 1, failed := 1},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')).
+
 malformed_arguments_get_policy(Config) ->
     {Rec, _File} = recorder(Config, [{failed_action, deny}]),
     start_plugin([Rec]),
@@ -466,13 +480,41 @@ stats_and_metrics_count_every_call(Config) ->
     #{p50_us := P50, p99_us := P99} = exhook_test_plugin:stats(rec, 'client.authenticate'),
     ?assert(P50 > 0 andalso P99 >= P50),
     ?assertMatch(#{calls := 3, succeeded := 3}, exhook_test_plugin:stats(rec, 'client.connected')),
-    %% The EMQX counter of each hook call, named as the original plugin named it.
-    ?assertEqual(AuthMetric0 + 6, emqx_metrics:val('exhook.rec.client_authenticate')),
-    ?assertEqual(ConnectedMetric0 + 3, emqx_metrics:val('exhook.rec.client_connected')),
+    %% The EMQX counter of each hook call, named as the original plugin
+    %% named it; the plugin adds the calls to it once a second.
+    await_metric('exhook.rec.client_authenticate', AuthMetric0 + 6),
+    await_metric('exhook.rec.client_connected', ConnectedMetric0 + 3),
     Out = emqx_ctl:run(["exhook", "drivers", "stats"]),
     ?assertNotEqual(nomatch, string:find(Out, "Driver(rec, nif, queued=0, restarts=0, log_dropped=0)")),
     ?assertMatch({match, _}, re:run(Out, "client.authenticate +calls=6 succeeded=5 failed=1 ")),
+    %% The handler's own counters: the recorder's lines.
+    ?assertNotEqual(nomatch, string:find(Out, "  handler: lines_written=8")),
     ?assertNotEqual(nomatch, string:find(Out, "Driver(custom, nif, queued=0, restarts=0, log_dropped=0)")).
+
+%% Waits (up to 5 s) until EMQX metric `Name' is `Value', and checks it
+%% does not go past it.
+await_metric(Name, Value) ->
+    await_metric(Name, Value, 250).
+
+await_metric(Name, Value, Tries) ->
+    case emqx_metrics:val(Name) of
+        Value -> timer:sleep(1100), ?assertEqual(Value, emqx_metrics:val(Name));
+        _ when Tries > 0 -> timer:sleep(20), await_metric(Name, Value, Tries - 1);
+        Other -> ct:fail({metric, Name, Other, expected, Value})
+    end.
+
+%% What an instance counted reaches the EMQX metrics when it stops too:
+%% the metrics are added once a second, and a disable or a reload in
+%% between loses nothing.
+metrics_count_the_calls_of_a_stopped_instance(_Config) ->
+    start_plugin([custom()]),
+    Metric = 'exhook.custom.client_authenticate',
+    M0 = emqx_metrics:val(Metric),
+    [{ok, _} = exhook_broker:authenticate(authenticate_sample(), true) || _ <- lists:seq(1, 4)],
+    ok = emqx_extension_hook:reload(custom),
+    [{ok, _} = exhook_broker:authenticate(authenticate_sample(), true) || _ <- lists:seq(1, 3)],
+    ok = emqx_extension_hook:disable(custom),
+    ?assertEqual(M0 + 7, emqx_metrics:val(Metric)).
 
 app_stop_removes_every_hook(Config) ->
     {Rec, _File} = recorder(Config, []),

@@ -3,7 +3,7 @@
 %% an unknown metric raises.
 -module(emqx_metrics).
 
--export([ensure/1, inc/1, val/1, all/0]).
+-export([ensure/1, inc/1, inc/2, val/1, all/0]).
 
 -define(TAB, emqx_metrics_standin).
 
@@ -13,7 +13,10 @@ ensure(Name) when is_atom(Name) ->
     ok.
 
 inc(Name) ->
-    ets:update_counter(?TAB, Name, 1),
+    inc(Name, 1).
+
+inc(Name, N) ->
+    ets:update_counter(?TAB, Name, N),
     ok.
 
 val(Name) ->

@@ -7,6 +7,7 @@
 %% <li>`stats/0': each enabled driver's counters and latencies, by hook.</li>
 %% <li>`callbacks/1': the broker callbacks an enabled driver registered.</li>
 %% </ul>
+%% The same over EMQX's HTTP management API: `emqx_extension_hook_api'.
 -module(emqx_extension_hook).
 
 -export([enable/1, disable/1, reload/1, list/0, stats/0, callbacks/1]).

@@ -24,9 +24,15 @@ cli(_) ->
        {"exhook drivers stats", "Calls, failures, timeouts, queue depth and latency by driver and hook"}]).
 
 print_stats(#{name := Name, transport := Transport, queue_depth := Depth,
-              restarts := Restarts, log_dropped := LogDropped, hooks := Hooks}) ->
+              restarts := Restarts, log_dropped := LogDropped, hooks := Hooks} = Stats) ->
     emqx_extension_hook_emqx:print("Driver(~ts, ~ts, queued=~b, restarts=~b, log_dropped=~b)~n",
                                    [Name, Transport, Depth, Restarts, LogDropped]),
+    case maps:get(handler, Stats, []) of
+        [] -> ok;
+        Own -> emqx_extension_hook_emqx:print("  handler: ~ts~n",
+                                              [lists:join(" ", [io_lib:format("~ts=~b", [K, V])
+                                                               || {K, V} <- Own])])
+    end,
     [emqx_extension_hook_emqx:print(
        "  ~-22ts calls=~b succeeded=~b failed=~b timed_out=~b dropped=~b overran=~b "
        "queued=~b p50=~.1fus p99=~.1fus~n",

@@ -35,7 +35,7 @@
 %% those kinds, any other name is native.
 -module(emqx_extension_hook_config).
 
--export([drivers/0, driver/1, parse/3]).
+-export([drivers/0, driver/1, parse/3, handler_settings/1]).
 
 -define(APP, emqx_extension_hook).
 -define(DEFAULT_CALL_TIMEOUT, 5000).
@@ -92,6 +92,13 @@ driver(Name) ->
         {Name, Result} -> Result;
         false -> {error, not_configured}
     end.
+
+%% @doc The handler's own settings (`exhook.drivers.NAME.handler.KEY'),
+%% as text, in config order: values that may hold secrets (a database
+%% URL with its password), never to be shown as they are.
+-spec handler_settings(opts()) -> [{binary(), binary()}].
+handler_settings(#{raw := Raw}) ->
+    [{setting_text(K), setting_text(V)} || {K, V} <- handler_settings_raw(Raw)].
 
 %% @doc Checks driver `Name''s proplist; `Pos' is its place in the config,
 %% which sets its hook priority (the first driver is asked first).
@@ -235,17 +242,15 @@ hook_mode(_Kind, Other) ->
     throw({invalid, modes, Other}).
 
 %% What the handler's `Config' holds: every key of the driver's config as
-%% text (for python3, `path' as absolute directories, `init_module' with
-%% its default, `venv' absolute, and `node', the node's name, which the
-%% handler passes to user code in the hooks' arguments as the original
-%% did), then the `handler' settings under their own names.
+%% text (for python3, `path' as absolute directories and `init_module' with
+%% its default), then the `handler' settings under their own names, then
+%% `node': the broker's node name, unless a handler setting gives one.
 settings(Kind, Raw, Opts) ->
     Plain = [{K, V} || {K, V} <- Raw, is_atom(K), K =/= modes, K =/= handler],
     Own = case Kind of
               python3 ->
                   [{path, search_path(maps:get(path, Opts))},
-                   {init_module, maps:get(init_module, Opts)},
-                   {node, node()} |
+                   {init_module, maps:get(init_module, Opts)} |
                    [{venv, filename:absname(text(V))} || {venv, V} <- Plain]];
               _ ->
                   []
@@ -253,9 +258,10 @@ settings(Kind, Raw, Opts) ->
     Keys = [K || {K, _} <- Own],
     [{setting_text(K), setting_text(V)}
      || {K, V} <- Own ++ [KV || {K, _} = KV <- Plain, not lists:member(K, Keys)]]
-        ++ [{setting_text(K), setting_text(V)} || {K, V} <- handler_settings(Raw)].
+        ++ handler_settings(Opts)
+        ++ [{<<"node">>, atom_to_binary(node(), utf8)}].
 
-handler_settings(Raw) ->
+handler_settings_raw(Raw) ->
     case proplists:get_value(handler, Raw, []) of
         L when is_list(L) -> L;
         Other -> throw({invalid, handler, Other})

@@ -13,7 +13,7 @@
 
 -include("emqx_extension_hook.hrl").
 
--export([start/3, stop/2, hooks/1, nif_module/2, set_log_level/2]).
+-export([start/3, stop/2, hooks/1, stats/1, nif_module/2, set_log_level/2]).
 
 -type slot() :: 0 | 1.
 -export_type([slot/0]).
@@ -66,6 +66,24 @@ set_log_level(#exhook_driver{transport = {port, Transport}}, Level) ->
 set_log_level(#exhook_driver{module = M}, Level) ->
     _ = catch M:log_level(Level),
     ok.
+
+%% @doc An instance's counters, by hook: calls, succeeded, failed,
+%% timed_out, dropped, overran, queued, p50_us, p99_us.
+%% `handler' holds the handler's own counters (NIF transport).
+-spec stats(#exhook_driver{}) ->
+          #{transport := nif | port, queue_depth := non_neg_integer(),
+            restarts := non_neg_integer(), hooks := [{atom(), #{atom() => number()}}],
+            handler := [{binary(), non_neg_integer()}]}.
+stats(#exhook_driver{transport = {port, T}} = D) ->
+    Hooks = hooks(D),
+    {Restarts, Rows} = emqx_extension_hook_port:stats(T, [I || #{index := I} <- Hooks]),
+    Points = maps:from_list([{I, P} || #{index := I, point := P} <- Hooks]),
+    #{transport => port, queue_depth => 0, restarts => Restarts, handler => [],
+      hooks => [{maps:get(I, Points), Counters} || {I, Counters} <- Rows]};
+stats(#exhook_driver{module = M, resource = R}) ->
+    Rows = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
+    #{transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0, hooks => Rows,
+      handler => M:driver_counters(R)}.
 
 %% @doc The hooks an instance's handler implements.
 -spec hooks(#exhook_driver{}) -> [emqx_extension_hook_hooks:hook()].

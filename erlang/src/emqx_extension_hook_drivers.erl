@@ -31,7 +31,8 @@
 -type stats() :: #{name := binary(), transport := nif | port,
                    queue_depth := non_neg_integer(), restarts := non_neg_integer(),
                    log_dropped := non_neg_integer(),
-                   hooks := [{atom(), #{atom() => number()}}]}.
+                   hooks := [{atom(), #{atom() => number()}}],
+                   handler := [{binary(), non_neg_integer()}]}.
 -export_type([info/0, stats/0]).
 
 -record(entry, {driver :: #exhook_driver{},
@@ -113,17 +114,17 @@ init([]) ->
     State = lists:foldl(fun({Name, Opts}, S) -> element(2, enable_configured(Name, Opts, S)) end,
                         #{enabled => #{}, errors => #{}, slots => #{}},
                         emqx_extension_hook_config:drivers()),
-    {ok, State}.
+    {ok, running(State)}.
 
 -spec handle_call(term(), gen_server:from(), state()) -> {reply, term(), state()}.
 handle_call({enable, Name}, _From, State) ->
     {Reply, State1} = enable_configured(Name, emqx_extension_hook_config:driver(Name), State),
-    {reply, Reply, State1};
+    {reply, Reply, running(State1)};
 handle_call({disable, Name}, _From, #{enabled := Enabled} = State) ->
     case maps:take(Name, Enabled) of
         {Entry, Enabled1} ->
             ok = do_disable(Entry),
-            {reply, ok, State#{enabled := Enabled1}};
+            {reply, ok, running(State#{enabled := Enabled1})};
         error ->
             {reply, {error, not_enabled}, State}
     end;
@@ -131,7 +132,7 @@ handle_call({reload, Name}, _From, #{enabled := Enabled} = State) ->
     case maps:find(Name, Enabled) of
         {ok, Entry} ->
             {Reply, State1} = do_reload(Name, Entry, State),
-            {reply, Reply, State1};
+            {reply, Reply, running(State1)};
         error ->
             {reply, {error, not_enabled}, State}
     end;
@@ -198,6 +199,11 @@ enable_configured(Name, {ok, #{priority := Priority} = Opts},
             failed(Name, E, State)
     end.
 
+%% Tells the metrics process which instances run now.
+running(#{enabled := Enabled} = State) ->
+    emqx_extension_hook_metrics:running([D || #entry{driver = D} <- maps:values(Enabled)]),
+    State.
+
 failed(Name, {error, Reason} = E, #{errors := Errors} = State) ->
     logger:error("exhook driver ~ts not enabled: ~ts",
                  [Name, emqx_extension_hook_errors:text(Name, Reason)]),
@@ -211,6 +217,7 @@ do_disable(#entry{driver = #exhook_driver{name = Name, key = Key, failed_action 
     %% A client that fetched the callbacks before the unhook (the broker
     %% removes them asynchronously) gets the policy.
     persistent_term:put(Key, {retired, FA}),
+    emqx_extension_hook_metrics:account(Driver),
     emqx_extension_hook_driver:stop(Driver, drain),
     %% The VM unloads a library once the last reference to its resources
     %% is collected; this process held one until now.
@@ -225,6 +232,7 @@ do_reload(Name, #entry{driver = Old, slot = Slot, priority = Priority} = Entry,
     case emqx_extension_hook_driver:start(Name, Opts, Next) of
         {ok, New} ->
             switch(Old, New, Priority),
+            emqx_extension_hook_metrics:account(Old),
             emqx_extension_hook_driver:stop(Old, finish),
             erlang:garbage_collect(),
             logger:info("exhook driver ~ts reloaded: ~p", [Name, points(New)]),
@@ -316,17 +324,9 @@ in_config_order(#{enabled := Enabled} = State) ->
 optional({ok, #{optional := Optional}}) -> Optional;
 optional({error, _}) -> false.
 
-driver_stats(Name, #exhook_driver{transport = {port, T}} = D) ->
-    Hooks = emqx_extension_hook_driver:hooks(D),
-    {Restarts, Rows} = emqx_extension_hook_port:stats(T, [I || #{index := I} <- Hooks]),
-    Points = maps:from_list([{I, P} || #{index := I, point := P} <- Hooks]),
-    #{name => Name, transport => port, queue_depth => 0, restarts => Restarts,
-      log_dropped => emqx_extension_hook_log:dropped(Name),
-      hooks => [{maps:get(I, Points), Counters} || {I, Counters} <- Rows]};
-driver_stats(Name, #exhook_driver{module = M, resource = R}) ->
-    Rows = [{binary_to_existing_atom(Hook, utf8), Counters} || {Hook, Counters} <- M:driver_stats(R)],
-    #{name => Name, transport => nif, queue_depth => M:driver_queue_depth(R), restarts => 0,
-      log_dropped => emqx_extension_hook_log:dropped(Name), hooks => Rows}.
+driver_stats(Name, Driver) ->
+    (emqx_extension_hook_driver:stats(Driver))#{name => Name,
+                                                log_dropped => emqx_extension_hook_log:dropped(Name)}.
 
 name(N) when is_binary(N) -> N;
 name(N) when is_atom(N) -> atom_to_binary(N, utf8);

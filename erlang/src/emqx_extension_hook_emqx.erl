@@ -6,7 +6,7 @@
 
 -export([broker_running/0, hook/3, unhook/2,
          register_cli/1, unregister_cli/0, print/2, usage/1,
-         ensure_metrics/1, inc_metric/1]).
+         ensure_metrics/1, inc_metric/2]).
 
 -define(CLI, exhook).
 
@@ -77,10 +77,10 @@ ensure_metrics(Driver) ->
             none
     end.
 
-%% @doc Counts one call in EMQX metric `Name'.
--spec inc_metric(atom()) -> ok.
-inc_metric(Name) ->
-    _ = emqx_metrics:inc(Name),
+%% @doc Adds `N' calls to EMQX metric `Name'.
+-spec inc_metric(atom(), pos_integer()) -> ok.
+inc_metric(Name, N) ->
+    _ = emqx_metrics:inc(Name, N),
     ok.
 
 ok_or_error({error, _} = E) -> E;

@@ -1,6 +1,8 @@
 %% @doc Why a driver could not be enabled, in words an operator can act
 %% on: what is wrong and, where one exists, the config key that fixes it.
-%% Used by the plugin's start, the CLI and the log.
+%% Used by the plugin's start, the CLI, the log and the HTTP API. A reason
+%% may quote a handler's own error, which may quote a setting (a database
+%% URL): secrets in it are hidden (emqx_extension_hook_redact).
 -module(emqx_extension_hook_errors).
 
 -export([text/2]).
@@ -8,7 +10,8 @@
 %% @doc `Reason' of driver `Name', as text.
 -spec text(binary(), term()) -> string().
 text(Name, Reason) ->
-    lists:flatten(reason(Name, Reason)).
+    unicode:characters_to_list(
+      emqx_extension_hook_redact:text(unicode:characters_to_binary(reason(Name, Reason)))).
 
 reason(Name, {missing, Key}) ->
     io_lib:format("~ts is not set", [key(Name, Key)]);

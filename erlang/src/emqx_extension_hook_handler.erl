@@ -30,7 +30,6 @@ key(Name) -> {emqx_extension_hook_driver, Name}.
 fold(Key, Index, Point, Args) ->
     case persistent_term:get(Key, undefined) of
         #exhook_driver{} = Driver ->
-            count(Driver, Index),
             decide(Driver, Key, Index, Point, Args);
         {retired, FailedAction} ->
             emqx_extension_hook_hooks:fold_failure(Point, Args, FailedAction);
@@ -43,7 +42,6 @@ fold(Key, Index, Point, Args) ->
 notify(Key, Index, Args) ->
     case persistent_term:get(Key, undefined) of
         #exhook_driver{} = Driver ->
-            count(Driver, Index),
             case cast(Driver, Index, Args) of
                 {error, stale} -> retry_cast(Driver, Key, Index, Args);
                 _ -> ok
@@ -157,7 +155,3 @@ gone(nif_not_loaded, _Stack) -> {error, stale};
 gone(badarg, _Stack) -> {error, stale};
 gone(undef, _Stack) -> {error, stale};
 gone(Reason, Stack) -> erlang:raise(error, Reason, Stack).
-
-count(#exhook_driver{metrics = none}, _Index) -> ok;
-count(#exhook_driver{metrics = Names}, Index) ->
-    emqx_extension_hook_emqx:inc_metric(element(Index + 1, Names)).

@@ -23,7 +23,8 @@
 -define(NIFS, [{hook_names, 0}, {driver_init, 3}, {driver_deinit, 2},
                {driver_call, 4}, {driver_call_dirty_cpu, 4}, {driver_call_dirty_io, 4},
                {driver_submit, 5}, {driver_abandon, 2}, {driver_cast, 4},
-               {driver_stats, 1}, {driver_queue_depth, 1}, {log_level, 1}]).
+               {driver_stats, 1}, {driver_queue_depth, 1}, {log_level, 1},
+               {driver_counters, 1}]).
 
 %% @doc Compiles and loads the stub module `Module' as its current code;
 %% the caller purges any old code first.

@@ -1,6 +1,6 @@
 %% @doc The plugin's supervisor: the reporter, the handlers' log, the
-%% servers of the Port transport's processes, then the driver registry
-%% (whose drivers use all three).
+%% EMQX metrics, the servers of the Port transport's processes, then the
+%% driver registry (whose drivers use them all).
 -module(emqx_extension_hook_sup).
 
 -behaviour(supervisor).
@@ -20,6 +20,9 @@ init([]) ->
     Log = #{id => emqx_extension_hook_log,
             start => {emqx_extension_hook_log, start_link, []},
             restart => permanent, shutdown => 5000, type => worker},
+    Metrics = #{id => emqx_extension_hook_metrics,
+                start => {emqx_extension_hook_metrics, start_link, []},
+                restart => permanent, shutdown => 5000, type => worker},
     PortSup = #{id => emqx_extension_hook_port_sup,
                 start => {emqx_extension_hook_port_sup, start_link, []},
                 restart => permanent, shutdown => infinity, type => supervisor},
@@ -29,4 +32,4 @@ init([]) ->
                  %% Disabling a driver waits for its calls in flight.
                  shutdown => 30000,
                  type => worker},
-    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, Log, PortSup, Registry]}}.
+    {ok, {#{strategy => rest_for_one, intensity => 5, period => 10}, [Reporter, Log, Metrics, PortSup, Registry]}}.

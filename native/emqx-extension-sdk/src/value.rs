@@ -62,7 +62,7 @@ keys! {
     inline = "inline", dirty_cpu = "dirty_cpu", dirty_io = "dirty_io", pool = "pool",
     call = "call", cast = "cast", reply = "reply", init = "init", init_ok = "init_ok",
     init_error = "init_error", deinit = "deinit", deinit_ok = "deinit_ok",
-    panic = "panic", badarg = "badarg", not_loaded = "not_loaded", queue_full = "queue_full",
+    panic = "panic", failed = "failed", badarg = "badarg", not_loaded = "not_loaded", queue_full = "queue_full",
     dropped = "dropped", external = "external", internal = "internal", mqtt = "mqtt",
     tcp = "tcp", emqx_connection = "emqx_connection", normal = "normal",
 }

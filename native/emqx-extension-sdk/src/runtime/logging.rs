@@ -14,12 +14,15 @@
 //! - A record made during a hook call carries the driver, the hook and
 //!   the clientid as metadata; one from another thread (a thread the
 //!   handler started), the driver the library last served.
+//! - The handler crate's own records pass at every level; its
+//!   dependencies' (a database client logging each statement's parameters
+//!   at debug, say) at info and above only.
 
 use crate::hook::Hook;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 /// Records the queue holds before it drops them.
@@ -48,22 +51,43 @@ pub(crate) trait Sink: Send + 'static {
 }
 
 /// The library's logger: one per library copy (each has its own `log`).
+/// It lives as long as the library, in a static that is never dropped, so
+/// what it allocates (the queue, records) exists only while its thread
+/// runs: a library is unloaded and loaded again at each reload.
 struct BrokerLog {
-    queue: Sender<Record>,
+    /// The queue, while the forwarding thread runs.
+    queue: RwLock<Option<Sender<Record>>>,
     /// Records dropped since the library was loaded.
     dropped: AtomicU64,
     /// The driver the library last served, for records made outside a call.
     driver: Mutex<Option<String>>,
-    /// The forwarding thread and what it reads from.
-    forwarder: Mutex<Forwarder>,
-}
-
-struct Forwarder {
-    receiver: Receiver<Record>,
-    running: Option<(Sender<()>, std::thread::JoinHandle<()>)>,
+    /// The forwarding thread, and how to stop it.
+    forwarder: Mutex<Option<(Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 static LOGGER: OnceLock<BrokerLog> = OnceLock::new();
+
+/// The handler crate's name, as `export_handler!` gives it.
+static OWN_CRATE: OnceLock<&'static str> = OnceLock::new();
+
+/// Records which crate is the handler's own.
+pub(crate) fn own_crate(name: &'static str) {
+    let _ = OWN_CRATE.set(name);
+}
+
+/// Whether a record of `target` at `level` goes to the broker: a module
+/// path of another crate than the handler's (`crate::module`) only at info
+/// and above; any other target (the handler's own, `stdout`, a driver's
+/// name) at every level.
+fn admitted(target: &str, level: log::Level) -> bool {
+    if level <= log::Level::Info {
+        return true;
+    }
+    match target.split_once("::") {
+        Some((krate, _)) => OWN_CRATE.get().is_some_and(|own| *own == krate),
+        None => true,
+    }
+}
 
 /// What a hook call tells the logger about itself, for the records the
 /// handler makes during it.
@@ -108,21 +132,11 @@ fn current_scope<R>(f: impl FnOnce(Option<&Scope<'_>>) -> R) -> R {
 /// Installs the library's logger (once) and starts its forwarding thread
 /// towards `sink` (again after [`stop`]); `level` is the broker's.
 pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) {
-    let logger = LOGGER.get_or_init(|| {
-        // Unbounded, bounded by hand (see `log`): a bounded channel would
-        // allocate all CAPACITY slots up front, in a static that is never
-        // freed, and every private copy of a library a reload loads has
-        // its own (~1 MiB each). This one holds what is queued, in blocks.
-        let (queue, receiver) = crossbeam_channel::unbounded();
-        BrokerLog {
-            queue,
-            dropped: AtomicU64::new(0),
-            driver: Mutex::new(None),
-            forwarder: Mutex::new(Forwarder {
-                receiver,
-                running: None,
-            }),
-        }
+    let logger = LOGGER.get_or_init(|| BrokerLog {
+        queue: RwLock::new(None),
+        dropped: AtomicU64::new(0),
+        driver: Mutex::new(None),
+        forwarder: Mutex::new(None),
     });
     let _ = log::set_logger(logger);
     log::set_max_level(level);
@@ -131,10 +145,10 @@ pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) 
         .forwarder
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if forwarder.running.is_some() {
+    if forwarder.is_some() {
         return;
     }
-    let receiver = forwarder.receiver.clone();
+    let (queue, receiver) = crossbeam_channel::bounded(CAPACITY);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     let spawned = super::pool::on_own_thread(move || {
         std::thread::Builder::new()
@@ -142,22 +156,28 @@ pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) 
             .spawn(move || forward(&receiver, &stop_rx, sink))
     });
     if let Ok(Ok(handle)) = spawned {
-        forwarder.running = Some((stop_tx, handle));
+        *forwarder = Some((stop_tx, handle));
+        *logger.queue.write().unwrap_or_else(PoisonError::into_inner) = Some(queue);
     }
 }
 
-/// Sends what is queued and stops the forwarding thread (the library may
-/// be unloaded after); later records wait in the queue for the next
-/// [`start`], or are dropped when it is full.
+/// Sends what is queued, stops the forwarding thread and frees the queue
+/// (the library may be unloaded after); records made until the next
+/// [`start`] are dropped and counted.
 pub(crate) fn stop() {
     let Some(logger) = LOGGER.get() else {
         return;
     };
+    // Closing the queue ends the thread once it has sent what it holds.
+    logger
+        .queue
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     let running = logger
         .forwarder
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .running
         .take();
     if let Some((stop, handle)) = running {
         let _ = stop.send(());
@@ -168,10 +188,9 @@ pub(crate) fn stop() {
 /// Whether the library's logger runs (has a forwarding thread).
 pub(crate) fn installed() -> bool {
     LOGGER.get().is_some_and(|l| {
-        l.forwarder
-            .lock()
+        l.queue
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .running
             .is_some()
     })
 }
@@ -218,7 +237,11 @@ fn forward(receiver: &Receiver<Record>, stop: &Receiver<()>, mut sink: Box<dyn S
             receiver.try_recv().ok()
         } else {
             crossbeam_channel::select! {
-                recv(receiver) -> record => record.ok(),
+                recv(receiver) -> record => match record {
+                    Ok(record) => Some(record),
+                    // Closed by `stop`: what is left is sent, then the thread ends.
+                    Err(_) => { stopping = true; None }
+                },
                 recv(stop) -> _ => { stopping = true; receiver.try_recv().ok() }
                 default(REPORT_EVERY) => None,
             }
@@ -265,7 +288,7 @@ fn dropped_report(count: u64) -> Record {
 
 impl log::Log for BrokerLog {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= log::max_level() && admitted(metadata.target(), metadata.level())
     }
 
     fn log(&self, record: &log::Record) {
@@ -296,13 +319,11 @@ impl log::Log for BrokerLog {
             client,
             dropped: 0,
         };
-        // Concurrent callers may overshoot CAPACITY by a few records.
-        if self.queue.len() >= CAPACITY
-            || matches!(
-                self.queue.try_send(entry),
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-            )
-        {
+        let queued = match &*self.queue.read().unwrap_or_else(PoisonError::into_inner) {
+            Some(queue) => queue.try_send(entry).is_ok(),
+            None => false,
+        };
+        if !queued {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -329,6 +350,17 @@ pub fn print_line(text: std::fmt::Arguments<'_>, stderr: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_debug_records_are_kept_out() {
+        own_crate("my_handler");
+        assert!(admitted("my_handler::db", log::Level::Debug));
+        assert!(admitted("my_handler", log::Level::Trace));
+        assert!(admitted("stdout", log::Level::Debug));
+        assert!(!admitted("tokio_postgres::query", log::Level::Debug));
+        assert!(admitted("tokio_postgres::query", log::Level::Info));
+        assert!(admitted("tokio_postgres::query", log::Level::Error));
+    }
 
     #[test]
     fn otp_levels_map_to_log_filters_and_back() {

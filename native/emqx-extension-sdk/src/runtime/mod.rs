@@ -16,6 +16,7 @@
 //! | `driver_cast/4` (Driver, HookIndex, ArgsTuple, TimeoutMs) | normal | `ok` or `{error, Reason}` |
 //! | `driver_stats/1` | normal | `[{HookName, #{calls, succeeded, ...}}]` |
 //! | `log_level/1` (the broker's OTP logger level) | normal | `ok`: the library's `log` records follow it |
+//! | `driver_counters/1` | normal | `[{Name, Value}]`: the handler's own counters |
 //!
 //! This module is public only for the macro; it is not a stable API.
 
@@ -23,6 +24,7 @@ pub(crate) mod dispatch;
 #[doc(hidden)]
 pub mod logging;
 mod pool;
+pub(crate) use pool::on_own_thread as spawn_off_vm;
 pub mod port;
 mod report;
 mod stats;
@@ -116,6 +118,8 @@ struct ReplyTo {
 /// answers the broker with the driver's failure policy instead.
 pub(crate) enum CallError {
     Panic(String),
+    /// The handler gave up with [`crate::fail`].
+    Failed(String),
     BadArg(String),
     NotLoaded,
 }
@@ -142,6 +146,7 @@ impl CallError {
     fn report<'r>(&'r self, hook: Hook, client: &'r str) -> Option<Report<'r>> {
         let (kind, detail) = match self {
             CallError::Panic(m) => (Kind::Panic, m.as_str()),
+            CallError::Failed(m) => (Kind::Failed, m.as_str()),
             CallError::BadArg(m) => (Kind::BadInput, m.as_str()),
             CallError::NotLoaded => return None,
         };
@@ -199,13 +204,21 @@ fn install_panic_hook() {
     });
 }
 
-/// Runs `f` behind the boundary: a panic becomes `Err` with its message and location.
-fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+/// Runs `f` behind the boundary: a panic becomes `Err` with its message
+/// and location, a [`crate::fail`] `Err` with its reason.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, CallError> {
     let mut slot: Option<String> = None;
     let outer = PANIC_SLOT.with(|s| s.replace(&mut slot));
     let result = catch_unwind(AssertUnwindSafe(f));
     PANIC_SLOT.with(|s| s.set(outer));
-    result.map_err(|payload| slot.take().unwrap_or_else(|| payload_text(&*payload)))
+    result.map_err(
+        |payload| match payload.downcast::<crate::HandlerFailure>() {
+            Ok(failure) => CallError::Failed(failure.0),
+            Err(payload) => {
+                CallError::Panic(slot.take().unwrap_or_else(|| payload_text(&*payload)))
+            }
+        },
+    )
 }
 
 /// Asks the handler (behind the boundary: a panic is an error) about the
@@ -231,8 +244,7 @@ pub(crate) fn call_handler<'a, B: Build<'a>>(
         client: &client,
     };
     logging::with_scope(&scope, || {
-        guarded(|| dispatch(b, handler, spec, hook, args, ctx))
-            .unwrap_or_else(|m| Err(CallError::Panic(m)))
+        guarded(|| dispatch(b, handler, spec, hook, args, ctx)).unwrap_or_else(Err)
     })
 }
 
@@ -251,6 +263,7 @@ impl CallError {
     pub(crate) fn tag(&self) -> (Key, Option<&str>) {
         match self {
             CallError::Panic(m) => (Key::panic, Some(m)),
+            CallError::Failed(m) => (Key::failed, Some(m)),
             CallError::BadArg(m) => (Key::badarg, Some(m)),
             CallError::NotLoaded => (Key::not_loaded, None),
         }
@@ -285,12 +298,18 @@ unsafe impl<T> Sync for Static<T> {}
 static FUNCS: Static<[ErlNifFunc; NIF_COUNT]> = Static(OnceLock::new());
 static ENTRY: Static<ErlNifEntry> = Static(OnceLock::new());
 
-/// The library's `ErlNifEntry`, for `export_handler!`.
+/// The library's `ErlNifEntry`, for `export_handler!`; `own_crate` is the
+/// handler crate's name (see [`logging`]).
 ///
 /// `module` must end with a NUL byte (the macro appends it).
-pub fn nif_entry(module: &'static str, factory: Factory) -> *const ErlNifEntry {
+pub fn nif_entry(
+    module: &'static str,
+    factory: Factory,
+    own_crate: &'static str,
+) -> *const ErlNifEntry {
     // A second load of the same library copy keeps the first factory; both are the same function.
     let _ = FACTORY.set(factory);
+    logging::own_crate(own_crate);
     install_panic_hook();
     crate::value::register_nif_ops();
     // SAFETY: rustler's generated `nif_init` makes this same call first thing, before any
@@ -374,7 +393,7 @@ fn func(name: &'static CStr, arity: c_uint, flags: SchedulerFlags, function: Raw
     }
 }
 
-const NIF_COUNT: usize = 12;
+const NIF_COUNT: usize = 13;
 
 fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
     use SchedulerFlags::*;
@@ -391,6 +410,7 @@ fn nif_funcs() -> [ErlNifFunc; NIF_COUNT] {
         func(c"driver_stats", 1, Normal, raw_driver_stats),
         func(c"driver_queue_depth", 1, Normal, raw_driver_queue_depth),
         func(c"log_level", 1, Normal, raw_log_level),
+        func(c"driver_counters", 1, Normal, raw_driver_counters),
     ]
 }
 
@@ -431,7 +451,7 @@ unsafe fn run_nif(
             // SAFETY: raising badarg from a NIF with its own env is always allowed.
             unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) }
         }
-        Err(message) => error_term(env, &CallError::Panic(message)).as_c_arg(),
+        Err(e) => error_term(env, &e).as_c_arg(),
     }
 }
 
@@ -457,6 +477,7 @@ raw! {
     raw_driver_stats => driver_stats;
     raw_driver_queue_depth => driver_queue_depth;
     raw_log_level => log_level;
+    raw_driver_counters => driver_counters;
 }
 
 fn hook_names<'a>(env: Env<'a>, _args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
@@ -579,10 +600,10 @@ fn start_driver<'a>(
     };
     let handler = match guarded(|| factory(&config)) {
         Ok(Ok(h)) => h,
-        Ok(Err(InitError(message))) => {
+        Ok(Err(InitError(message))) | Err(CallError::Failed(message)) => {
             return failed(env.error_tuple((atoms::init_failed(), message)))
         }
-        Err(message) => return failed(error_term(env, &CallError::Panic(message))),
+        Err(e) => return failed(error_term(env, &e)),
     };
     let spec = handler.hook_spec();
     if let Err(problem) = spec.validate() {
@@ -620,6 +641,16 @@ fn start_driver<'a>(
     Ok(((atoms::ok(), driver, modes).encode(env), true))
 }
 
+fn driver_counters<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
+    let [driver] = args else {
+        return Err(rustler::Error::BadArg);
+    };
+    let driver: ResourceArc<Driver> = driver.decode()?;
+    // Behind the boundary: a handler's panic here is its own bug.
+    let counters = guarded(|| driver.core.handler.counters()).unwrap_or_default();
+    Ok(counters.encode(env))
+}
+
 fn log_level<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'a>> {
     let [level] = args else {
         return Err(rustler::Error::BadArg);
@@ -653,7 +684,7 @@ fn driver_deinit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
     release_logging();
     match deinit {
         Ok(()) => Ok(atoms::ok().encode(env)),
-        Err(message) => Ok(error_term(env, &CallError::Panic(message))),
+        Err(e) => Ok(error_term(env, &e)),
     }
 }
 

@@ -20,7 +20,7 @@
 use super::dispatch::client_term;
 use super::logging;
 use super::pool::{Leftovers, Pool, PoolConfig, Work};
-use super::{call_handler, error_reply, guarded, mode_key, Factory};
+use super::{call_handler, error_reply, guarded, mode_key, CallError, Factory};
 use crate::decode;
 use crate::hook::{Context, Hook, HookSpec};
 use crate::value::{Build, EtfBuild, Key, Value};
@@ -36,8 +36,9 @@ use std::time::{Duration, Instant};
 
 /// Serves one driver over stdin/stdout until `deinit` or end of input;
 /// the process's exit code.
-pub fn serve(factory: Factory) -> i32 {
+pub fn serve(factory: Factory, own_crate: &'static str) -> i32 {
     super::install_panic_hook();
+    logging::own_crate(own_crate);
     let (input, output) = match take_protocol_fds() {
         Ok(fds) => fds,
         Err(e) => {
@@ -418,8 +419,11 @@ fn init(
     let config = Config::new(name.clone(), settings);
     let handler = match guarded(|| factory(&config)) {
         Ok(Ok(h)) => h,
-        Ok(Err(InitError(message))) => return refuse(message),
-        Err(panic) => return refuse(format!("init panicked: {panic}")),
+        Ok(Err(InitError(message))) | Err(CallError::Failed(message)) => return refuse(message),
+        Err(panic) => {
+            let (_, text) = panic.tag();
+            return refuse(format!("init panicked: {}", text.unwrap_or("")));
+        }
     };
     let spec = handler.hook_spec();
     if let Err(problem) = spec.validate() {

@@ -20,6 +20,8 @@ mod atoms {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {
     Panic,
+    /// The handler gave up on a call (`emqx_extension_sdk::fail`).
+    Failed,
     BadInput,
     Timeout,
     Overran,
@@ -30,6 +32,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Panic => "panic",
+            Kind::Failed => "failed",
             Kind::BadInput => "bad_input",
             Kind::Timeout => "timeout",
             Kind::Overran => "overran",

@@ -11,8 +11,10 @@
 //! - [`TestBroker`] starts a handler (`init`), hands it events the way the
 //!   plugin does (only the hooks it implements, message hooks only for the
 //!   topics its [`HookSpec`](crate::HookSpec) lets through), folds its
-//!   answers the way EMQX does, and stops it (`deinit`). A panic in the
-//!   handler fails the test.
+//!   answers the way EMQX does, and stops it (`deinit`). A handler that
+//!   gives up with [`fail`](crate::fail) gets the driver's `failed_action`
+//!   (the config's, `deny` by default), as in the plugin, and the reason is
+//!   kept ([`TestBroker::failures`]); a panic fails the test.
 //!
 //! ```
 //! use emqx_extension_sdk::testing::{Login, TestBroker};
@@ -116,6 +118,9 @@ pub struct TestBroker<H: Handler> {
     spec: HookSpec,
     hooks: HookSet,
     call_timeout: Duration,
+    /// `failed_action = ignore` in the config.
+    ignore_failures: bool,
+    failures: std::sync::Mutex<Vec<String>>,
     stopped: bool,
 }
 
@@ -136,6 +141,8 @@ impl<H: Handler> TestBroker<H> {
             spec,
             hooks,
             call_timeout,
+            ignore_failures: config.get("failed_action") == Some("ignore"),
+            failures: std::sync::Mutex::new(Vec::new()),
             stopped: false,
         })
     }
@@ -148,6 +155,15 @@ impl<H: Handler> TestBroker<H> {
     /// The hooks the plugin would register for this handler.
     pub fn hooks(&self) -> HookSet {
         self.hooks
+    }
+
+    /// The calls the handler gave up on with [`fail`](crate::fail), as
+    /// `"hook.name: reason"`, oldest first.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Runs the handler's `deinit`, as disabling the driver does. Dropping
@@ -170,9 +186,26 @@ impl<H: Handler> TestBroker<H> {
         if !self.hooks.contains(hook) {
             return EtfBuild.atom(Key::ok);
         }
+        let policy_args = args.clone();
         let args = EtfBuild.tuple(&args);
         let ctx = Context::new(hook, "test", Instant::now() + self.call_timeout);
-        match dispatch(&EtfBuild, &self.handler, &self.spec, hook, &args, &ctx) {
+        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dispatch(&EtfBuild, &self.handler, &self.spec, hook, &args, &ctx)
+        }));
+        let outcome = match called {
+            Ok(outcome) => outcome,
+            Err(payload) => match payload.downcast::<crate::HandlerFailure>() {
+                Ok(failure) => {
+                    self.failures
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(format!("{}: {}", hook.name(), failure.0));
+                    return self.failure_policy(hook, policy_args);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+        };
+        match outcome {
             Ok(result) => result,
             Err(e) => {
                 let (tag, text) = e.tag();
@@ -183,6 +216,54 @@ impl<H: Handler> TestBroker<H> {
                     text.unwrap_or("")
                 )
             }
+        }
+    }
+
+    /// What the plugin answers a fold hook the handler gave up on (see
+    /// emqx_extension_hook_hooks:fold_failure/3).
+    fn failure_policy(&self, hook: Hook, args: Vec<Term>) -> Term {
+        let b = EtfBuild;
+        let ok = b.atom(Key::ok);
+        if self.ignore_failures {
+            return ok;
+        }
+        let stop = |acc: Term| b.tuple(&[b.atom(Key::stop), acc]);
+        let put = |map: &Term, key: Key, value: Term| b.map_put(map.clone(), key, value);
+        match (hook, args.as_slice()) {
+            (Hook::ClientConnect, _) => stop(b.tuple(&[b.atom(Key::error), b.int(0x88)])),
+            (Hook::ClientAuthenticate, [_, acc]) => {
+                put(acc, Key::auth_result, b.atom(Key::not_authorized))
+                    .and_then(|acc| put(&acc, Key::anonymous, b.boolean(false)))
+                    .map_or(ok, stop)
+            }
+            (Hook::ClientCheckAcl, _) => stop(b.atom(Key::deny)),
+            (Hook::ClientSubscribe, [_, _, filters]) => {
+                let denied: Vec<Term> = filters
+                    .items()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|f| {
+                        let opts = put(f.element(1)?, Key::deny_subscription, b.boolean(true))?;
+                        Some(b.tuple(&[f.element(0)?.clone(), opts]))
+                    })
+                    .collect();
+                b.tuple(&[b.atom(Key::ok), b.list(&denied)])
+            }
+            (Hook::MessagePublish, [msg]) => {
+                let Term::Tuple(t) = msg else { return ok };
+                let mut fields = t.elements.clone();
+                match fields
+                    .get(5)
+                    .and_then(|h| put(h, Key::allow_publish, b.boolean(false)))
+                {
+                    Some(headers) => {
+                        fields[5] = headers;
+                        stop(b.tuple(&fields))
+                    }
+                    None => ok,
+                }
+            }
+            _ => ok,
         }
     }
 

@@ -4,7 +4,8 @@
 //! check that each hook reached the handler with the right data.
 //!
 //! It misbehaves on request, keyed by clientid (or message sender):
-//! `panic...` panics in the handler; `slow-MS...` sleeps MS milliseconds
+//! `panic...` panics in the handler; `fail...` gives up on the call
+//! (`emqx_extension_sdk::fail`); `slow-MS...` sleeps MS milliseconds
 //! first; `jitter...` sleeps 0 to 255 µs, varying from event to event, so
 //! that events handled in parallel finish out of order.
 //!
@@ -23,6 +24,8 @@ use std::time::Duration;
 /// The recorder; `out` is the record file.
 pub struct Recorder {
     out: Mutex<File>,
+    /// Lines written, shown in the driver's stats.
+    lines: std::sync::atomic::AtomicU64,
 }
 
 impl Recorder {
@@ -44,6 +47,9 @@ impl Recorder {
         if client.starts_with("panic") {
             panic!("recorder asked to panic by {client}");
         }
+        if client.starts_with("fail") {
+            fail(format!("recorder asked to fail by {client}"));
+        }
         log_on_request(client);
         self.write_line(&line);
     }
@@ -53,6 +59,8 @@ impl Recorder {
     fn write_line(&self, line: &str) {
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(format!("{line}\n").as_bytes());
+            self.lines
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -151,11 +159,17 @@ impl Handler for Recorder {
             .map_err(|e| format!("{path}: {e}"))?;
         Ok(Recorder {
             out: Mutex::new(out),
+            lines: Default::default(),
         })
     }
 
     fn deinit(&self) {
         self.write_line("deinit");
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let lines = self.lines.load(std::sync::atomic::Ordering::Relaxed);
+        vec![("lines_written".into(), lines)]
     }
 
     fn on_client_connect(
