@@ -34,9 +34,10 @@ use decide::{classify, Failure};
 
 /// The one way a call ends without a decision: the SDK answers it with
 /// the driver's failure policy and reports `text` (rate-limited) in the
-/// broker's log. `text` never holds a password or a payload.
+/// broker's log, as a failure, not a panic. `text` never holds a password
+/// or a payload.
 fn fail(text: String) -> ! {
-    panic!("{text}")
+    emqx_extension_sdk::fail(text)
 }
 
 /// One user function a hook calls.

@@ -168,7 +168,8 @@ fn seen(hook: &str) -> String {
 #[test]
 fn raw_handlers_get_the_original_arguments_then_state() {
     use emqx_extension_sdk::{MessageRewrite, Reason, SessionInfo, SubOpts};
-    let h = driver("raw", "raw_hooks", RAW);
+    let broker = driver("raw", "raw_hooks", RAW);
+    let h = broker.handler();
     let c = client("c1", Some("good"));
     let props = Properties::builder()
         .set("Session-Expiry-Interval", 30)
@@ -286,7 +287,7 @@ fn raw_handlers_get_the_original_arguments_then_state() {
         spec.mode_of(Hook::ClientAuthenticate),
         emqx_extension_sdk::Mode::Pool
     );
-    h.deinit();
+    broker.stop();
     assert!(wait_record("raw", "raw_hooks deinit, after 13 hooks").is_some());
 }
 
@@ -411,12 +412,12 @@ def cb(*args):
     pass
 "#,
     );
-    let spec = h.hook_spec();
+    let spec = h.handler().hook_spec();
     assert!(spec.validate().is_ok());
     assert!(spec.wants(Hook::MessagePublish, "a/1"));
     assert!(spec.wants(Hook::MessagePublish, "b/1/2"));
     assert!(!spec.wants(Hook::MessagePublish, "c"));
-    h.deinit();
+    h.stop();
 }
 
 #[test]

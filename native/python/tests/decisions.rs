@@ -6,16 +6,9 @@ mod common;
 
 use common::*;
 use emqx_extension_hook_python::PythonHandler;
-use emqx_extension_sdk::testing::{self, Login, Publish, Suback, TestBroker};
+use emqx_extension_sdk::testing::{self, Access, Login, Publish, Suback, TestBroker};
 use emqx_extension_sdk::{
-    AclDecision, AuthDecision, AuthResult, ClientInfo, ConnInfo, ConnectDecision,
-    DeliveredDecision, FilterDecision, Handler, Hook, Message, MessageRewrite, Properties, PubSub,
-    PublishDecision, ReasonCode, SubOpts,
-};
-
-const SO_FAR: AuthResult = AuthResult {
-    success: true,
-    anonymous: true,
+    ClientInfo, ConnInfo, Hook, Message, Properties, PubSub, ReasonCode, SubOpts,
 };
 
 fn gatekeeper() -> TestBroker<PythonHandler> {
@@ -116,7 +109,7 @@ fn the_python_gatekeeper_decides_as_the_rust_one() {
 }
 
 /// A driver whose every hook returns `eval(ANSWER)`, ANSWER set per test.
-fn answering(name: &str) -> PythonHandler {
+fn answering(name: &str) -> TestBroker<PythonHandler> {
     driver(
         name,
         &format!("answers_{name}"),
@@ -137,81 +130,57 @@ fn answer(name: &str, python: &str) {
     ));
 }
 
+/// What a published message became: its topic, payload and QoS, or None if dropped.
+fn routed(publish: Publish) -> Option<(String, Vec<u8>, u8)> {
+    match publish {
+        Publish::Routed(m) => Some((m.topic().into_owned(), m.payload().to_vec(), m.qos())),
+        Publish::Dropped => None,
+    }
+}
+
 #[test]
 fn the_original_answers_decide_authenticate_acl_and_publish() {
-    let h = answering("original");
-    let auth =
-        || h.on_client_authenticate(&client("c1", None), SO_FAR, &ctx(Hook::ClientAuthenticate));
-    let acl = || {
-        h.on_client_check_acl(
-            &client("c1", None),
-            PubSub::Publish,
-            "t",
-            true,
-            &ctx(Hook::ClientCheckAcl),
-        )
-    };
-    let publish = || h.on_message_publish(&message("t/1", b"m"), &ctx(Hook::MessagePublish));
+    let broker = answering("original");
+    let client = client("c1", None);
+    let auth = || on_pool_thread(|| broker.authenticate(&client));
+    let acl = || on_pool_thread(|| broker.check_acl(&client, PubSub::Publish, "t"));
+    let publish = || on_pool_thread(|| routed(broker.publish(&message("t/1", b"m"))));
+    let unchanged = Some(("t/1".to_string(), b"m".to_vec(), 1));
     for no_opinion in ["None", "Atom(b'ok')", "Atom(b'undefined')"] {
         answer("original", no_opinion);
-        on_pool_thread(|| {
-            assert_eq!(auth(), AuthDecision::Ignore, "{no_opinion}");
-            assert_eq!(acl(), AclDecision::Ignore, "{no_opinion}");
-            assert_eq!(publish(), PublishDecision::Continue, "{no_opinion}");
-        });
+        assert_eq!(auth(), Login::Undecided, "{no_opinion}");
+        assert_eq!(acl(), Access::Undecided, "{no_opinion}");
+        assert_eq!(publish(), unchanged, "{no_opinion}");
     }
     answer("original", "(0, True)");
-    on_pool_thread(|| assert_eq!((auth(), acl()), (AuthDecision::Allow, AclDecision::Allow)));
+    assert_eq!(
+        (auth(), acl()),
+        (Login::Allowed { superuser: false }, Access::Allowed)
+    );
     answer("original", "(0, False)");
-    on_pool_thread(|| assert_eq!((auth(), acl()), (AuthDecision::Deny, AclDecision::Deny)));
+    assert_eq!((auth(), acl()), (Login::Denied, Access::Denied));
     answer("original", "(0, [(Atom(b'topic'), b'new/t'), (Atom(b'payload'), 'text'), (Atom(b'qos'), 2), (Atom(b'node'), b'x')])");
-    on_pool_thread(|| {
-        assert_eq!(
-            publish(),
-            PublishDecision::Rewrite(
-                MessageRewrite::default()
-                    .topic("new/t")
-                    .payload(b"text".to_vec())
-                    .qos(2)
-            )
-        )
-    });
+    assert_eq!(publish(), Some(("new/t".to_string(), b"text".to_vec(), 2)));
     answer("original", "(0, [])");
-    on_pool_thread(|| assert_eq!(publish(), PublishDecision::Continue));
+    assert_eq!(publish(), unchanged);
+    assert_eq!(broker.failures(), Vec::<String>::new());
 }
 
 #[test]
 fn other_answers_to_the_deciding_hooks_are_failures_that_never_show_secrets() {
-    let h = answering("wrong");
+    let broker = answering("wrong");
     let fails = |python: &str| -> (String, String, String) {
         answer("wrong", python);
-        on_pool_thread(|| {
-            let f = |r: Option<String>| r.unwrap_or_else(|| format!("{python}: no failure"));
-            (
-                f(failure(|| {
-                    h.on_client_authenticate(
-                        &client("c1", None),
-                        SO_FAR,
-                        &ctx(Hook::ClientAuthenticate),
-                    )
-                })),
-                f(failure(|| {
-                    h.on_client_check_acl(
-                        &client("c1", None),
-                        PubSub::Publish,
-                        "t",
-                        true,
-                        &ctx(Hook::ClientCheckAcl),
-                    )
-                })),
-                f(failure(|| {
-                    h.on_message_publish(
-                        &message("t/1", b"top secret payload"),
-                        &ctx(Hook::MessagePublish),
-                    )
-                })),
-            )
-        })
+        let f = |r: Option<String>| r.unwrap_or_else(|| format!("{python}: no failure"));
+        (
+            f(failed(&broker, |b| b.authenticate(&client("c1", None)))),
+            f(failed(&broker, |b| {
+                b.check_acl(&client("c1", None), PubSub::Publish, "t")
+            })),
+            f(failed(&broker, |b| {
+                b.publish(&message("t/1", b"top secret payload"))
+            })),
+        )
     };
     let (auth, acl, publish) = fails("True");
     assert!(
@@ -250,93 +219,70 @@ fn other_answers_to_the_deciding_hooks_are_failures_that_never_show_secrets() {
         publish.contains("which message_publish cannot take"),
         "{publish}"
     );
+    // The failure policy (deny) answered each: the login was refused.
+    answer("wrong", "True");
+    assert_eq!(
+        on_pool_thread(|| broker.authenticate(&client("c1", None))),
+        Login::Denied
+    );
 }
 
 #[test]
 fn answers_the_original_ignored_are_still_ignored() {
-    let h = answering("ignored");
+    let broker = answering("ignored");
+    let connected = testing::sample(Hook::ClientConnected);
     for python in ["True", "(0, True)", "[1, 2]", "'text'"] {
         answer("ignored", python);
         on_pool_thread(|| {
             assert_eq!(
-                h.on_client_connect(
-                    &conn("c1", None),
-                    &Properties::default(),
-                    &ctx(Hook::ClientConnect)
-                ),
-                ConnectDecision::Accept
+                broker.connect(&conn("c1", None), &Properties::default()),
+                Ok(())
             );
             assert_eq!(
-                h.on_client_subscribe(
+                broker.subscribe(
                     &client("c1", None),
                     &Properties::default(),
-                    "a",
-                    &SubOpts::builder().build(),
-                    &ctx(Hook::ClientSubscribe)
+                    &[("a", SubOpts::builder().build())]
                 ),
-                FilterDecision::Keep
+                vec![Suback::Granted {
+                    filter: "a".into(),
+                    qos: 0
+                }]
             );
             assert_eq!(
-                h.on_message_delivered(
-                    &client("c1", None),
-                    &message("t", b"m"),
-                    &ctx(Hook::MessageDelivered)
-                ),
-                DeliveredDecision::Continue
+                broker
+                    .deliver(&client("c1", None), &message("t", b"m"))
+                    .payload(),
+                b"m"
             );
-            h.on_client_connected(
-                &client("c1", None),
-                &conn("c1", None),
-                &ctx(Hook::ClientConnected),
-            );
+            assert_eq!(broker.replay(&connected), "ok");
         });
     }
+    assert_eq!(broker.failures(), Vec::<String>::new());
     answer("ignored", "(1, 'broken')");
-    let failed = on_pool_thread(|| {
-        failure(|| {
-            h.on_client_connected(
-                &client("c1", None),
-                &conn("c1", None),
-                &ctx(Hook::ClientConnected),
-            )
-        })
-    });
+    let failure = failed(&broker, |b| b.replay(&connected));
     assert!(
-        failed.is_some_and(|f| f.contains("returned the error \"broken\"")),
+        failure.is_some_and(|f| f.contains("returned the error \"broken\"")),
         "(1, Reason) fails a notification too"
     );
     answer("ignored", "exhook.drop()");
-    let failed = on_pool_thread(|| {
-        failure(|| {
-            h.on_message_delivered(
-                &client("c1", None),
-                &message("t", b"m"),
-                &ctx(Hook::MessageDelivered),
-            )
-        })
+    let failure = failed(&broker, |b| {
+        b.deliver(&client("c1", None), &message("t", b"m"))
     });
     assert!(
-        failed.is_some_and(|f| f.contains("returned a Drop, which message_delivered cannot take"))
+        failure.is_some_and(|f| f.contains("returned a Drop, which message_delivered cannot take"))
     );
 }
 
 #[test]
 fn a_decision_that_cannot_be_built_fails_the_call() {
-    let h = answering("invalid");
+    let broker = answering("invalid");
     answer("invalid", "exhook.refuse(0x20)");
-    let failed = on_pool_thread(|| {
-        failure(|| {
-            h.on_client_connect(
-                &conn("c1", None),
-                &Properties::default(),
-                &ctx(Hook::ClientConnect),
-            )
-        })
+    let failure = failed(&broker, |b| {
+        b.connect(&conn("c1", None), &Properties::default())
     });
-    assert!(failed.is_some_and(|f| f.contains("ValueError")));
+    assert!(failure.is_some_and(|f| f.contains("ValueError")));
     answer("invalid", "(0, [(Atom(b'qos'), 7)])");
-    let failed = on_pool_thread(|| {
-        failure(|| h.on_message_publish(&message("t", b"m"), &ctx(Hook::MessagePublish)))
-    });
-    assert!(failed.is_some_and(|f| f.contains("the new qos is 7, expected 0, 1 or 2")));
+    let failure = failed(&broker, |b| b.publish(&message("t", b"m")));
+    assert!(failure.is_some_and(|f| f.contains("the new qos is 7, expected 0, 1 or 2")));
 }

@@ -7,15 +7,14 @@ mod common;
 
 use common::*;
 use emqx_extension_hook_python::PythonHandler;
-use emqx_extension_sdk::{AuthDecision, AuthResult, Handler, Hook};
+use emqx_extension_sdk::testing::{self, Login, TestBroker};
+use emqx_extension_sdk::Hook;
 
-const SO_FAR: AuthResult = AuthResult {
-    success: true,
-    anonymous: true,
-};
+/// The handler let the client in.
+const ALLOWED: Login = Login::Allowed { superuser: false };
 
 /// A driver whose `on_client_authenticate` runs `body` (an indented block).
-fn auth_driver(name: &str, body: &str) -> PythonHandler {
+fn auth_driver(name: &str, body: &str) -> TestBroker<PythonHandler> {
     driver(
         name,
         &format!("auth_{name}"),
@@ -27,23 +26,13 @@ fn auth_driver(name: &str, body: &str) -> PythonHandler {
     )
 }
 
-fn authenticate(h: &PythonHandler, clientid: &'static str) -> AuthDecision {
-    on_pool_thread(|| {
-        h.on_client_authenticate(
-            &client(clientid, None),
-            SO_FAR,
-            &ctx(Hook::ClientAuthenticate),
-        )
-    })
+fn authenticate(h: &TestBroker<PythonHandler>, clientid: &str) -> Login {
+    on_pool_thread(|| h.authenticate(&client(clientid, None)))
 }
 
-/// The failure text of an authenticate call, None if it decided.
-fn auth_failure(h: &PythonHandler) -> Option<String> {
-    on_pool_thread(|| {
-        failure(|| {
-            h.on_client_authenticate(&client("c1", None), SO_FAR, &ctx(Hook::ClientAuthenticate))
-        })
-    })
+/// Why the login of `clientid` got the failure policy, None if it was decided.
+fn auth_failure(h: &TestBroker<PythonHandler>, clientid: &str) -> Option<String> {
+    failed(h, |b| b.authenticate(&client(clientid, None)))
 }
 
 #[test]
@@ -53,7 +42,7 @@ fn print_and_stderr_reach_the_log_line_by_line_at_info_and_warning() {
         "    print('hello', 'world')\n    print('two\\nlines')\n    print('part', end='')\n    print('ial')\n\
          \x20   sys.stderr.write('careful\\n')\n    print('to stderr', file=sys.stderr)\n    return None",
     );
-    assert_eq!(authenticate(&h, "c1"), AuthDecision::Ignore);
+    assert_eq!(authenticate(&h, "c1"), Login::Undecided);
     let got: Vec<(log::Level, String)> = records("printing")
         .into_iter()
         .map(|(l, _, t)| (l, t))
@@ -101,7 +90,10 @@ fn logging_records_reach_the_log_at_their_level_and_follow_the_brokers() {
     authenticate(&h, "c2");
     let root_level = py_eval("__import__('logging').getLogger().level");
     log::set_max_level(log::LevelFilter::Trace);
-    assert_eq!(root_level, "20", "the root logger follows the broker's level");
+    assert_eq!(
+        root_level, "20",
+        "the root logger follows the broker's level"
+    );
     assert_eq!(
         of("c2"),
         vec![(log::Level::Info, "acl: checked c2".to_string())]
@@ -126,20 +118,19 @@ fn output_still_reaches_the_log_after_deinit_and_init() {
          def deinit():\n    sys.stdout = io.StringIO()\n    logging.getLogger().handlers.clear()\n",
     );
     let config = config("reinit", &dir.to_string_lossy(), "reinit_hooks", &[]);
-    for round in ["first", "second"] {
-        let h = init(&config).expect("starts");
-        on_pool_thread(|| {
-            h.on_client_connected(
-                &client(round, None),
-                &conn(round, None),
-                &ctx(Hook::ClientConnected),
-            )
-        });
-        h.deinit();
-        assert!(
-            wait_record("reinit", &format!("connected {round}")).is_some(),
-            "print() in the {round} round"
-        );
+    let connected = testing::sample(Hook::ClientConnected);
+    let printed = || {
+        records("reinit")
+            .iter()
+            .filter(|(_, _, t)| t == "connected subA")
+            .count()
+    };
+    for (round, lines) in [("first", 1), ("second", 2)] {
+        let h = broker(&config);
+        // The captured client.connected is client subA's.
+        on_pool_thread(|| h.replay(&connected));
+        h.stop();
+        assert_eq!(printed(), lines, "print() in the {round} round");
     }
     let logged = records("reinit")
         .into_iter()
@@ -154,17 +145,7 @@ fn sys_exit_and_keyboard_interrupt_in_a_handler_are_ordinary_failures() {
         "exits",
         "    if clientinfo[1][1] == b'exit':\n        sys.exit(3)\n    if clientinfo[1][1] == b'interrupt':\n        raise KeyboardInterrupt\n    return (0, True)",
     );
-    let fails = |clientid: &'static str| {
-        on_pool_thread(|| {
-            failure(|| {
-                h.on_client_authenticate(
-                    &client(clientid, None),
-                    SO_FAR,
-                    &ctx(Hook::ClientAuthenticate),
-                )
-            })
-        })
-    };
+    let fails = |clientid: &str| auth_failure(&h, clientid);
     let exit = fails("exit").expect("sys.exit fails the call");
     assert!(
         exit.contains("SystemExit: 3") && exit.contains("Traceback"),
@@ -173,7 +154,7 @@ fn sys_exit_and_keyboard_interrupt_in_a_handler_are_ordinary_failures() {
     let interrupt = fails("interrupt").expect("KeyboardInterrupt fails the call");
     assert!(interrupt.contains("KeyboardInterrupt"), "{interrupt}");
     // The process and the interpreter are still there.
-    assert_eq!(authenticate(&h, "c1"), AuthDecision::Allow);
+    assert_eq!(authenticate(&h, "c1"), ALLOWED);
 }
 
 #[test]
@@ -183,17 +164,7 @@ fn recursion_to_pythons_limit_is_a_failure_not_a_crash() {
         "    def deeper(n):\n        return deeper(n + 1)\n    if clientinfo[1][1] == b'python':\n        deeper(0)\n\
          \x20   nested = []\n    for _ in range(100000):\n        nested = [nested]\n    repr(nested)",
     );
-    let fails = |clientid: &'static str| {
-        on_pool_thread(|| {
-            failure(|| {
-                h.on_client_authenticate(
-                    &client(clientid, None),
-                    SO_FAR,
-                    &ctx(Hook::ClientAuthenticate),
-                )
-            })
-        })
-    };
+    let fails = |clientid: &str| auth_failure(&h, clientid);
     assert!(fails("python").is_some_and(|f| f.contains("RecursionError")));
     assert!(
         fails("c").is_some_and(|f| f.contains("RecursionError")),
@@ -209,7 +180,7 @@ fn subprocess_returns_the_childs_real_exit_code() {
     );
     assert_eq!(
         authenticate(&h, "c1"),
-        AuthDecision::Allow,
+        ALLOWED,
         "{:?}",
         records("subprocess")
     );
@@ -223,7 +194,7 @@ fn handlers_cannot_replace_the_vms_signal_handlers() {
         "    assert signal.getsignal(signal.SIGTERM) is None, 'not a handler of Python'\n\
          \x20   signal.signal(signal.SIGTERM, lambda *a: None)",
     );
-    let failed = auth_failure(&h).expect("signal.signal fails");
+    let failed = auth_failure(&h, "c1").expect("signal.signal fails");
     assert!(
         failed.contains("ValueError") && failed.contains("main thread"),
         "{failed}"
@@ -249,7 +220,7 @@ fn c_extension_modules_import_and_work() {
          \x20   ok = one == 1 and json.loads('[1]') == [1] and ssl.create_default_context() is not None\n\
          \x20   return (0, ok and hashlib.sha256(b'').hexdigest().startswith('e3b0'))",
     );
-    assert_eq!(authenticate(&h, "c1"), AuthDecision::Allow);
+    assert_eq!(authenticate(&h, "c1"), ALLOWED);
 }
 
 #[test]
@@ -261,13 +232,13 @@ fn a_thread_a_handler_starts_runs_between_calls() {
          \x20       threading.Thread(target=count, daemon=True).start()\n        return None\n\
          \x20   return (0, counter[0] >= 50)",
     );
-    assert_eq!(authenticate(&h, "start"), AuthDecision::Ignore);
+    assert_eq!(authenticate(&h, "start"), Login::Undecided);
     // Between calls nobody holds the GIL: the thread counts while this one
     // only sleeps (outside Python) and peeks now and then.
     let mut finished = false;
     for _ in 0..500 {
         std::thread::sleep(std::time::Duration::from_millis(10));
-        if authenticate(&h, "peek") == AuthDecision::Allow {
+        if authenticate(&h, "peek") == ALLOWED {
             finished = true;
             break;
         }
@@ -293,7 +264,7 @@ fn a_sleeping_handler_does_not_hold_other_calls() {
             waker.join().expect("waker"),
         )
     });
-    assert_eq!((sleeper, waker), (AuthDecision::Allow, AuthDecision::Allow));
+    assert_eq!((sleeper, waker), (ALLOWED, ALLOWED));
 }
 
 #[test]
@@ -321,20 +292,20 @@ fn init_again_picks_up_an_edited_module_and_its_helpers() {
                 .expect("open");
             f.set_modified(when).expect("mtime");
         }
-        let h = init(&config).expect("starts");
+        let h = broker(&config);
         let answer = authenticate(&h, "c1");
-        h.deinit();
+        h.stop();
         answer
     };
-    assert_eq!(run(&module("True "), "ANSWER = True "), AuthDecision::Allow);
+    assert_eq!(run(&module("True "), "ANSWER = True "), ALLOWED);
     assert_eq!(
         run(&module("False"), "ANSWER = True "),
-        AuthDecision::Deny,
+        Login::Denied,
         "the edited module"
     );
     assert_eq!(
         run(&module("True "), "ANSWER = False"),
-        AuthDecision::Deny,
+        Login::Denied,
         "the edited helper"
     );
     assert!(!dir.join("__pycache__").exists(), "no bytecode written");
@@ -352,33 +323,34 @@ fn two_drivers_run_side_by_side_with_modules_of_the_same_name() {
     };
     write(&a, "same_name.py", &source("True"));
     write(&b, "same_name.py", &source("False"));
-    let ha = init(&config("side_a", &a.to_string_lossy(), "same_name", &[])).expect("a starts");
-    let hb = init(&config("side_b", &b.to_string_lossy(), "same_name", &[])).expect("b starts");
+    let ha = broker(&config("side_a", &a.to_string_lossy(), "same_name", &[]));
+    let hb = broker(&config("side_b", &b.to_string_lossy(), "same_name", &[]));
     assert_eq!(
         (authenticate(&ha, "c1"), authenticate(&hb, "c1")),
-        (AuthDecision::Allow, AuthDecision::Deny)
+        (ALLOWED, Login::Denied)
     );
-    hb.deinit();
-    assert_eq!(authenticate(&ha, "c1"), AuthDecision::Allow, "a outlives b");
-    ha.deinit();
+    hb.stop();
+    assert_eq!(authenticate(&ha, "c1"), ALLOWED, "a outlives b");
+    ha.stop();
 }
 
 #[test]
 fn python_refuses_to_run_on_a_scheduler_sized_stack() {
     let h = auth_driver("small_stack", "    return (0, True)");
-    let failed = std::thread::Builder::new()
-        .stack_size(320 << 10)
-        .spawn(move || {
-            failure(|| {
-                h.on_client_authenticate(
-                    &client("c1", None),
-                    SO_FAR,
-                    &ctx(Hook::ClientAuthenticate),
-                )
-            })
-        })
-        .expect("thread")
-        .join()
-        .expect("joined");
-    assert!(failed.is_some_and(|f| f.contains("pool threads only")));
+    let login = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(320 << 10)
+            .spawn_scoped(s, || h.authenticate(&client("c1", None)))
+            .expect("thread")
+            .join()
+            .expect("joined")
+    });
+    assert_eq!(login, Login::Denied, "the failure policy");
+    assert!(
+        h.failures()
+            .last()
+            .is_some_and(|f| f.contains("pool threads only")),
+        "{:?}",
+        h.failures()
+    );
 }

@@ -122,12 +122,13 @@ pub fn config(name: &str, path: &str, module: &str, extra: &[(&str, &str)]) -> C
     Config::new(name, settings)
 }
 
-/// A driver `name` whose module `module` is `source`, in a fresh directory.
-pub fn driver(name: &str, module: &str, source: &str) -> PythonHandler {
+/// A driver `name` whose module `module` is `source`, in a fresh
+/// directory, started as enabling it starts it.
+pub fn driver(name: &str, module: &str, source: &str) -> TestBroker<PythonHandler> {
     setup();
     let dir = temp_dir(name);
     write(&dir, &format!("{module}.py"), source);
-    init(&config(name, &dir.to_string_lossy(), module, &[])).expect("driver starts")
+    broker(&config(name, &dir.to_string_lossy(), module, &[]))
 }
 
 pub fn init(config: &Config) -> Result<PythonHandler, InitError> {
@@ -147,20 +148,18 @@ pub fn on_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
-/// The failure text of a call that fails (the runtime catches the panic
-/// and answers with the failure policy), or None if it decided.
-pub fn failure<R>(f: impl FnOnce() -> R) -> Option<String> {
-    // The SDK's boundary catches the same way.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(_) => None,
-        Err(payload) => Some(
-            payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        ),
-    }
+/// Why `call` on `broker` got the failure policy instead of the handler's
+/// answer (the handler gave up: its `fail` reason, as the broker's log gets
+/// it), or None if the handler answered. Runs on a pool-like thread.
+pub fn failed<R>(
+    broker: &TestBroker<PythonHandler>,
+    call: impl FnOnce(&TestBroker<PythonHandler>) -> R + Send,
+) -> Option<String> {
+    let before = broker.failures().len();
+    on_pool_thread(|| {
+        call(broker);
+    });
+    broker.failures().get(before).cloned()
 }
 
 pub fn ctx(hook: Hook) -> Context<'static> {
