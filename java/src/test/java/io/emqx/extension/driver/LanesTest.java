@@ -1,0 +1,89 @@
+package io.emqx.extension.driver;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class LanesTest {
+
+    @Test
+    void oneKeysJobsRunInOrder() throws Exception {
+        Lanes lanes = new Lanes(4, 16, 100_000);
+        List<Integer> seen = Collections.synchronizedList(new ArrayList<>());
+        List<Integer> other = Collections.synchronizedList(new ArrayList<>());
+        int n = 20_000;
+        CountDownLatch done = new CountDownLatch(2 * n);
+        for (int i = 0; i < n; i++) {
+            int v = i;
+            assertTrue(lanes.submit("a", () -> {
+                seen.add(v);
+                done.countDown();
+            }));
+            assertTrue(lanes.submit("b", () -> {
+                other.add(v);
+                done.countDown();
+            }));
+        }
+        assertTrue(done.await(30, TimeUnit.SECONDS));
+        for (int i = 0; i < n; i++) {
+            assertEquals(i, seen.get(i));
+            assertEquals(i, other.get(i));
+        }
+        assertTrue(lanes.shutdown(5000));
+    }
+
+    @Test
+    void aSlowKeyDoesNotHoldAnotherEvenWithOneCoreWorker() throws Exception {
+        Lanes lanes = new Lanes(1, 8, 100);
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch fast = new CountDownLatch(1);
+        lanes.submit("slow", () -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        lanes.submit("fast", fast::countDown);
+        assertTrue(fast.await(5, TimeUnit.SECONDS), "the fast client waited for the slow one");
+        release.countDown();
+        assertTrue(lanes.shutdown(5000));
+    }
+
+    @Test
+    void aFullQueueRefusesAndShutdownFinishesQueuedWork() throws Exception {
+        Lanes lanes = new Lanes(1, 1, 3);
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> ran = Collections.synchronizedList(new ArrayList<>());
+        assertTrue(lanes.submit("k", () -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ran.add("first");
+        }));
+        assertTrue(lanes.submit("k", () -> ran.add("second")));
+        assertTrue(lanes.submit(null, () -> ran.add("third")));
+        assertFalse(lanes.submit("k", () -> ran.add("refused")));
+        release.countDown();
+        assertTrue(lanes.shutdown(5000));
+        assertFalse(lanes.submit("k", () -> ran.add("after shutdown")));
+        assertEquals(3, ran.size());
+        assertEquals(List.of("first", "second"), filtered(ran));
+        assertTrue(ran.contains("third"));
+    }
+
+    private static List<String> filtered(List<String> ran) {
+        List<String> out = new ArrayList<>(ran);
+        out.remove("third");
+        return out;
+    }
+}
