@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what this project needs beyond Rust: Erlang/OTP and rebar3 from
-# Debian's packages, and the rustfmt and clippy components.
+# Debian's packages, the JDK and JUnit for the Java SDK (java/), and the
+# rustfmt and clippy components.
 set -euo pipefail
 missing=()
 command -v erl >/dev/null 2>&1 || missing+=(erlang)
 command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/junit-platform-console-standalone.jar ] || missing+=(junit5)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
