@@ -18,6 +18,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * its first job and removed by the worker that finds it empty, both inside
  * the table's atomic {@code compute}, so a key never has two lanes running.
  *
+ * <p>{@code capacity} bounds the jobs waiting to run (behind a busy lane,
+ * or for a worker when {@code max} are busy); running jobs are bounded by
+ * {@code max}.
+ *
  * <pre>{@code
  * Lanes lanes = new Lanes(4, 64, 1024);
  * lanes.submit("client-1", () -> System.out.println("first"));
@@ -36,7 +40,7 @@ public final class Lanes {
      *
      * @param core workers always running (at least 1)
      * @param max the most workers at once (at least {@code core})
-     * @param capacity the most jobs queued or running at once
+     * @param capacity the most jobs waiting to run at once
      */
     public Lanes(int core, int max, int capacity) {
         core = Math.max(1, core);
@@ -53,7 +57,7 @@ public final class Lanes {
      * @param key the lane
      * @param job the job
      * @return false, and nothing queued, when {@code capacity} jobs are
-     *     already queued or running, or the lanes were shut down
+     *     already waiting, or the lanes were shut down
      */
     public boolean submit(Object key, Runnable job) {
         if (workers.isShutdown()) {
@@ -80,7 +84,7 @@ public final class Lanes {
     }
 
     /**
-     * Jobs queued or running.
+     * Jobs waiting to run.
      *
      * @return the count
      */
@@ -115,11 +119,8 @@ public final class Lanes {
         @Override
         public void run() {
             for (Runnable job = next(); job != null; job = next()) {
-                try {
-                    job.run();
-                } finally {
-                    pending.decrementAndGet();
-                }
+                pending.decrementAndGet();
+                job.run();
             }
         }
 

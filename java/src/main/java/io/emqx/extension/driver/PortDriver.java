@@ -51,7 +51,7 @@ import java.util.Map;
  * <p>Usage: {@code java -cp emqx-extension-java.jar:HANDLER_PATH
  * io.emqx.extension.driver.PortDriver HandlerClass}. Opts keys read:
  * {@code pool_size} (core worker threads, default 8), {@code max_pool_size}
- * (default 256), {@code queue_capacity} (calls queued or running at once,
+ * (default 256), {@code queue_capacity} (calls and casts waiting to run,
  * default 1024), {@code node} (the broker node's name, for the handler's
  * {@code node} fields).
  */
@@ -259,14 +259,18 @@ public final class PortDriver {
             return dispatcher.dispatch(hook, args);
         } catch (BadArgException e) {
             if (cast) {
-                log.log("error", "driver " + name + ": " + hook.brokerName() + " for client " + client
+                log.log("error", "driver " + name + ": " + hook.brokerName() + forClient(client)
                         + ": bad arguments: " + e.getMessage());
             }
             return Term.tuple(ERROR, Term.tuple(BADARG, Term.binary(e.getMessage())));
         } catch (Throwable e) {
-            log.report("driver " + name + ": " + hook.brokerName() + " for client " + client + " threw", e);
+            log.report("driver " + name + ": " + hook.brokerName() + forClient(client) + " threw", e);
             return Term.tuple(ERROR, Term.tuple(EXCEPTION, Term.binary(describe(e))));
         }
+    }
+
+    private static String forClient(String client) {
+        return client == null ? "" : " for client " + client;
     }
 
     /** Finishes queued work, then the handler's deinit. */

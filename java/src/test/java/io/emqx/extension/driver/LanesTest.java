@@ -59,10 +59,12 @@ class LanesTest {
 
     @Test
     void aFullQueueRefusesAndShutdownFinishesQueuedWork() throws Exception {
-        Lanes lanes = new Lanes(1, 1, 3);
+        Lanes lanes = new Lanes(1, 1, 2);
+        CountDownLatch started = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         List<String> ran = Collections.synchronizedList(new ArrayList<>());
         assertTrue(lanes.submit("k", () -> {
+            started.countDown();
             try {
                 release.await();
             } catch (InterruptedException e) {
@@ -70,15 +72,18 @@ class LanesTest {
             }
             ran.add("first");
         }));
+        assertTrue(started.await(5, TimeUnit.SECONDS));
+        // The one worker is busy: these wait, and the capacity is 2.
         assertTrue(lanes.submit("k", () -> ran.add("second")));
         assertTrue(lanes.submit(null, () -> ran.add("third")));
-        assertFalse(lanes.submit("k", () -> ran.add("refused")));
+        assertEquals(2, lanes.pending());
+        assertFalse(lanes.submit("other", () -> ran.add("refused")));
         release.countDown();
         assertTrue(lanes.shutdown(5000));
         assertFalse(lanes.submit("k", () -> ran.add("after shutdown")));
-        assertEquals(3, ran.size());
         assertEquals(List.of("first", "second"), filtered(ran));
         assertTrue(ran.contains("third"));
+        assertEquals(0, lanes.pending());
     }
 
     private static List<String> filtered(List<String> ran) {
