@@ -8,6 +8,10 @@ import java.io.OutputStream;
 /**
  * Writes {@code {packet, 4}} frames of one term each to the VM; frames from
  * concurrent threads never interleave.
+ *
+ * <p>Frames that arrive while another thread is writing are gathered and
+ * written together by that thread, in one system call: under load, many
+ * replies a write; alone, a frame is written at once.
  */
 public final class FrameOutput {
 
@@ -15,6 +19,10 @@ public final class FrameOutput {
 
     private final OutputStream out;
     private volatile boolean closed;
+    /** Frames waiting for the thread that is writing. */
+    private byte[] gathered = new byte[1 << 12];
+    private int gatheredLen;
+    private boolean writing;
 
     /**
      * Frames to {@code out}.
@@ -58,17 +66,45 @@ public final class FrameOutput {
 
     private void write(Etf.Writer w) {
         w.patchInt(0, w.size() - 4);
+        byte[] chunk;
+        int len;
         synchronized (this) {
-            if (closed) {
+            if (writing) {
+                append(w.buffer(), w.size());
                 return;
             }
-            try {
-                out.write(w.buffer(), 0, w.size());
-                out.flush();
-            } catch (IOException e) {
-                // The VM closed the port; reading stdin ends too.
-                closed = true;
+            writing = true;
+            chunk = w.buffer();
+            len = w.size();
+        }
+        while (true) {
+            if (!closed) {
+                try {
+                    out.write(chunk, 0, len);
+                    out.flush();
+                } catch (IOException e) {
+                    // The VM closed the port; reading stdin ends too.
+                    closed = true;
+                }
+            }
+            synchronized (this) {
+                if (gatheredLen == 0) {
+                    writing = false;
+                    return;
+                }
+                chunk = gathered;
+                len = gatheredLen;
+                gathered = new byte[Math.max(1 << 12, len)];
+                gatheredLen = 0;
             }
         }
+    }
+
+    private void append(byte[] frame, int len) {
+        if (gatheredLen + len > gathered.length) {
+            gathered = java.util.Arrays.copyOf(gathered, Math.max(gathered.length * 2, gatheredLen + len));
+        }
+        System.arraycopy(frame, 0, gathered, gatheredLen, len);
+        gatheredLen += len;
     }
 }

@@ -2,53 +2,102 @@ package io.emqx.extension.driver;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedTransferQueue;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * Runs jobs in per-key lanes: one key's jobs one at a time, in order; any
- * free worker runs any lane, so a slow job holds only its own key. Workers
- * are elastic: {@code core} always there, more started (up to {@code max})
- * while all are busy, the extra ones ending after a minute idle.
+ * free worker runs any lane, so a slow job holds only its own key.
+ *
+ * <p>{@code core} workers serve the lanes. A worker busy with one job for
+ * longer than {@link #STUCK_MS} counts as stuck (a handler blocked on I/O or
+ * a sleep): while jobs wait and fewer than {@code core} workers are free to
+ * take them, a monitor starts another worker, up to {@code max}; an extra
+ * worker ends after {@link #IDLE_S} seconds without work. So workers are not
+ * multiplied by load alone (which on few cores costs more in thread
+ * switches than it gains), only by handlers that block.
  *
  * <p>A lane exists in the table exactly while it has work: it is added with
  * its first job and removed by the worker that finds it empty, both inside
  * the table's atomic {@code compute}, so a key never has two lanes running.
  *
- * <p>{@code capacity} bounds the jobs waiting to run (behind a busy lane,
- * or for a worker when {@code max} are busy); running jobs are bounded by
- * {@code max}.
+ * <p>{@link #run} may run a job on the calling thread, when its lane is
+ * idle: no hand-off, which is most of a call's latency when calls come one
+ * at a time. Should that thread stay on one job longer than
+ * {@link #STUCK_MS}, the monitor reports it ({@code onStuck}), so that its
+ * other duty (reading requests) can move to another thread.
+ *
+ * <p>{@code capacity} bounds the jobs waiting to run; a job leaves the count
+ * when it starts.
  *
  * <pre>{@code
- * Lanes lanes = new Lanes(4, 64, 1024);
+ * Lanes lanes = new Lanes(4, 64, 1024, 50_000, stuck -> {});
  * lanes.submit("client-1", () -> System.out.println("first"));
  * lanes.submit("client-1", () -> System.out.println("second, after first"));
  * }</pre>
  */
 public final class Lanes {
 
+    /** How long a worker may run one job before it no longer counts as free. */
+    public static final long STUCK_MS = 5;
+    /** How long an extra worker waits for work before it ends. */
+    public static final long IDLE_S = 60;
+
     private final ConcurrentHashMap<Object, Lane> lanes = new ConcurrentHashMap<>();
-    private final ThreadPoolExecutor workers;
+    private final LinkedBlockingQueue<Lane> ready = new LinkedBlockingQueue<>();
+    private final CopyOnWriteArrayList<Worker> workers = new CopyOnWriteArrayList<>();
     private final AtomicInteger pending = new AtomicInteger();
+    private final AtomicInteger spinning = new AtomicInteger();
+    private final AtomicInteger started = new AtomicInteger();
+    private final int core;
+    private final int max;
     private final int capacity;
+    private final long spinNs;
+    private final Thread monitor;
+    private final Consumer<Thread> onStuck;
+    /** The job a caller of {@link #run} runs on its own thread, if any. */
+    private final AtomicReference<InlineRun> inline = new AtomicReference<>();
+    private volatile boolean stopped;
+
+    /** Where {@link #run} put a job. */
+    public enum Placement {
+        /** Run, on the calling thread, before {@code run} returned. */
+        RAN_HERE,
+        /** Queued behind its lane or for a worker. */
+        QUEUED,
+        /** Refused: the queue is full, or the lanes were shut down. */
+        REFUSED
+    }
+
+    private record InlineRun(Thread thread, long since, boolean[] reported) {}
 
     /**
-     * Starts the core workers.
+     * Starts the core workers and the monitor.
      *
      * @param core workers always running (at least 1)
      * @param max the most workers at once (at least {@code core})
      * @param capacity the most jobs waiting to run at once
+     * @param spinNs how long an idle worker looks for work before it sleeps
+     *     (a thread woken costs tens of microseconds)
+     * @param onStuck told (once) of a thread that has run a job of
+     *     {@link #run} for longer than {@link #STUCK_MS}
      */
-    public Lanes(int core, int max, int capacity) {
-        core = Math.max(1, core);
+    public Lanes(int core, int max, int capacity, long spinNs, Consumer<Thread> onStuck) {
+        this.onStuck = onStuck;
+        this.spinNs = spinNs;
+        this.core = Math.max(1, core);
+        this.max = Math.max(this.core, max);
         this.capacity = Math.max(1, capacity);
-        Handoff queue = new Handoff();
-        workers = new ThreadPoolExecutor(core, Math.max(core, max), 60, TimeUnit.SECONDS, queue,
-                new Named(), (job, pool) -> queue.put(job));
-        workers.prestartAllCoreThreads();
+        for (int i = 0; i < this.core; i++) {
+            startWorker(false);
+        }
+        monitor = new Thread(this::watch, "exhook-lanes-monitor");
+        monitor.setDaemon(true);
+        monitor.start();
     }
 
     /**
@@ -60,27 +109,52 @@ public final class Lanes {
      *     already waiting, or the lanes were shut down
      */
     public boolean submit(Object key, Runnable job) {
-        if (workers.isShutdown()) {
-            return false;
+        return run(key, job, false) != Placement.REFUSED;
+    }
+
+    /**
+     * Runs {@code job} on this thread if {@code mayRunHere} and its lane is
+     * idle (with every job of {@code key} that comes meanwhile); else
+     * queues it as {@link #submit} does.
+     *
+     * @param key the lane
+     * @param job the job
+     * @param mayRunHere whether this thread may run it
+     * @return where the job went
+     */
+    public Placement run(Object key, Runnable job, boolean mayRunHere) {
+        if (stopped) {
+            return Placement.REFUSED;
         }
         if (pending.incrementAndGet() > capacity) {
             pending.decrementAndGet();
-            return false;
+            return Placement.REFUSED;
         }
         Object k = key == null ? Lanes.class : key;
-        Lane[] started = {null};
+        Lane[] fresh = {null};
         lanes.compute(k, (unused, lane) -> {
             if (lane == null) {
                 lane = new Lane(k);
-                started[0] = lane;
+                fresh[0] = lane;
             }
             lane.jobs.add(job);
             return lane;
         });
-        if (started[0] != null) {
-            workers.execute(started[0]);
+        if (fresh[0] == null) {
+            return Placement.QUEUED;
         }
-        return true;
+        if (!mayRunHere) {
+            ready.add(fresh[0]);
+            return Placement.QUEUED;
+        }
+        InlineRun mine = new InlineRun(Thread.currentThread(), System.nanoTime(), new boolean[1]);
+        inline.set(mine);
+        try {
+            fresh[0].run();
+        } finally {
+            inline.compareAndSet(mine, null);
+        }
+        return Placement.RAN_HERE;
     }
 
     /**
@@ -93,18 +167,128 @@ public final class Lanes {
     }
 
     /**
-     * Refuses new jobs and waits for the queued ones to finish.
+     * Workers running now, extra ones included.
+     *
+     * @return the count
+     */
+    public int workers() {
+        return workers.size();
+    }
+
+    /**
+     * Refuses new jobs, waits for the queued ones to finish, and stops the workers.
      *
      * @param timeoutMs the longest wait
      * @return true if every job finished in time
      */
     public boolean shutdown(long timeoutMs) {
-        workers.shutdown();
-        try {
-            return workers.awaitTermination(timeoutMs, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
+        stopped = true;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        while (!lanes.isEmpty() && System.nanoTime() - deadline < 0) {
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        boolean finished = lanes.isEmpty();
+        monitor.interrupt();
+        for (Worker w : workers) {
+            w.thread.interrupt();
+        }
+        return finished;
+    }
+
+    private void startWorker(boolean extra) {
+        Worker w = new Worker(extra);
+        workers.add(w);
+        w.thread.start();
+    }
+
+    /** Starts workers while jobs wait and too few workers are free to take them. */
+    private void watch() {
+        long stuckNs = TimeUnit.MILLISECONDS.toNanos(STUCK_MS);
+        while (!stopped) {
+            try {
+                Thread.sleep(Math.max(1, STUCK_MS / 2));
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = System.nanoTime();
+            InlineRun here = inline.get();
+            if (here != null && now - here.since() > stuckNs && !here.reported()[0]) {
+                here.reported()[0] = true;
+                onStuck.accept(here.thread());
+            }
+            if (ready.isEmpty()) {
+                continue;
+            }
+            int stuck = 0;
+            for (Worker w : workers) {
+                long since = w.busySince;
+                stuck += since != 0 && now - since > stuckNs ? 1 : 0;
+            }
+            if (workers.size() - stuck < core && workers.size() < max) {
+                startWorker(true);
+            }
+        }
+    }
+
+    private final class Worker implements Runnable {
+        final boolean extra;
+        final Thread thread;
+        volatile long busySince;
+
+        Worker(boolean extra) {
+            this.extra = extra;
+            thread = new Thread(this, "exhook-worker-" + started.incrementAndGet());
+            thread.setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            try {
+                while (!stopped || !ready.isEmpty()) {
+                    Lane lane = next();
+                    if (lane == null) {
+                        if (extra) {
+                            return;
+                        }
+                        continue;
+                    }
+                    busySince = System.nanoTime();
+                    lane.run();
+                    busySince = 0;
+                }
+            } catch (InterruptedException e) {
+                // Shut down.
+            } finally {
+                workers.remove(this);
+            }
+        }
+
+        /** The next lane to run; one idle worker at a time spins briefly before sleeping. */
+        private Lane next() throws InterruptedException {
+            Lane lane = ready.poll();
+            if (lane != null) {
+                return lane;
+            }
+            if (spinning.compareAndSet(0, 1)) {
+                try {
+                    long until = System.nanoTime() + spinNs;
+                    while (System.nanoTime() - until < 0) {
+                        lane = ready.poll();
+                        if (lane != null) {
+                            return lane;
+                        }
+                        Thread.onSpinWait();
+                    }
+                } finally {
+                    spinning.set(0);
+                }
+            }
+            return extra ? ready.poll(IDLE_S, TimeUnit.SECONDS) : ready.poll(100, TimeUnit.MILLISECONDS);
         }
     }
 
@@ -120,7 +304,13 @@ public final class Lanes {
         public void run() {
             for (Runnable job = next(); job != null; job = next()) {
                 pending.decrementAndGet();
-                job.run();
+                try {
+                    job.run();
+                } catch (Throwable e) {
+                    // Jobs report their own failures; whatever escapes must not
+                    // end the worker with the lane still in the table.
+                    e.printStackTrace();
+                }
             }
         }
 
@@ -132,31 +322,6 @@ public final class Lanes {
                 return job[0] == null ? null : lane;
             });
             return job[0];
-        }
-    }
-
-    /**
-     * A queue that accepts a job only when a worker is waiting for one, so
-     * that the pool starts another worker instead of queueing behind busy
-     * ones; at {@code max} workers, jobs are queued (see the constructor).
-     */
-    private static final class Handoff extends LinkedTransferQueue<Runnable> {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        public boolean offer(Runnable job) {
-            return tryTransfer(job);
-        }
-    }
-
-    private static final class Named implements ThreadFactory {
-        private final AtomicInteger n = new AtomicInteger();
-
-        @Override
-        public Thread newThread(Runnable r) {
-            Thread t = new Thread(r, "exhook-worker-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
         }
     }
 }

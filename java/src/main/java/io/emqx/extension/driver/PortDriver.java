@@ -13,10 +13,7 @@ import io.emqx.extension.handler.Config;
 import io.emqx.extension.handler.DefaultCommunicationHandler;
 import io.emqx.extension.handler.Hook;
 import io.emqx.extension.handler.HookSpec;
-import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
-import java.io.DataInputStream;
-import java.io.EOFException;
 import java.io.FileDescriptor;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
@@ -26,6 +23,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 
 /**
  * The JVM side of the plugin's Port transport: serves one driver's handler
@@ -52,8 +51,9 @@ import java.util.Map;
  * io.emqx.extension.driver.PortDriver HandlerClass}. Opts keys read:
  * {@code pool_size} (core worker threads, default 8), {@code max_pool_size}
  * (default 256), {@code queue_capacity} (calls and casts waiting to run,
- * default 1024), {@code node} (the broker node's name, for the handler's
- * {@code node} fields).
+ * default 1024), {@code spin_us} (how long an idle reader or worker polls
+ * for work before it sleeps, default 50), {@code node} (the broker node's
+ * name, for the handler's {@code node} fields).
  */
 public final class PortDriver {
 
@@ -69,16 +69,20 @@ public final class PortDriver {
     /** How long deinit waits for queued calls to finish; the VM kills the JVM after 10 s. */
     private static final long DRAIN_MS = 8000;
 
-    private final DataInputStream in;
+    private final FrameReader in;
     private final FrameOutput out;
     private final LogSink log;
     private DefaultCommunicationHandler handler;
     private Dispatcher dispatcher;
     private Lanes lanes;
     private String name = "";
+    /** The thread that reads requests; it moves when the reader is stuck in a handler. */
+    private Thread reader;
+    /** The exit status, once a reader has seen deinit or the end of input. */
+    private final CompletableFuture<Integer> finished = new CompletableFuture<>();
 
     PortDriver(InputStream in, FrameOutput out, LogSink log) {
-        this.in = new DataInputStream(in);
+        this.in = new FrameReader(in, 0);
         this.out = out;
         this.log = log;
     }
@@ -89,7 +93,7 @@ public final class PortDriver {
      * @param args the handler's class name
      */
     public static void main(String[] args) {
-        InputStream in = new BufferedInputStream(new FileInputStream(FileDescriptor.in), 1 << 16);
+        InputStream in = new FileInputStream(FileDescriptor.in);
         FrameOutput out = new FrameOutput(new FileOutputStream(FileDescriptor.out));
         LogSink log = new LogSink(out);
         // stdout belongs to the protocol: what the handler prints goes to the log.
@@ -103,23 +107,51 @@ public final class PortDriver {
 
     /** Runs until {@code deinit} or the end of input; the exit status. */
     int serve(String className) {
+        Term init;
         try {
-            Term init = read();
-            if (init == null) {
-                return 1;
-            }
-            Term refusal = start(className, init);
-            if (refusal != null) {
-                out.send(Term.tuple(Term.atom("init_error"), refusal));
-                return 1;
-            }
+            init = read();
+        } catch (IOException e) {
+            return 1;
+        }
+        if (init == null) {
+            return 1;
+        }
+        Term refusal = start(className, init);
+        if (refusal != null) {
+            out.send(Term.tuple(Term.atom("init_error"), refusal));
+            return 1;
+        }
+        synchronized (this) {
+            reader = Thread.currentThread();
+        }
+        readRequests();
+        try {
+            return finished.get();
+        } catch (InterruptedException | ExecutionException e) {
+            return 1;
+        }
+    }
+
+    /**
+     * Reads and handles requests while this thread is the reader. A call
+     * whose client has nothing else running, with no other request
+     * waiting, runs right here: no hand-off between threads.
+     */
+    private void readRequests() {
+        try {
             while (true) {
-                byte[] frame = readFrame();
+                byte[] frame = in.next();
                 if (frame == null) {
                     break;
                 }
                 if (handle(frame)) {
-                    return 0;
+                    return;
+                }
+                synchronized (this) {
+                    if (reader != Thread.currentThread()) {
+                        // Stuck in a handler meanwhile: another thread reads now.
+                        return;
+                    }
                 }
             }
         } catch (IOException e) {
@@ -127,7 +159,17 @@ public final class PortDriver {
         }
         // The VM went away or closed the port: stop as if disabled.
         stop();
-        return 0;
+        finished.complete(0);
+    }
+
+    /** The reader has run one handler call too long: reading moves to a new thread. */
+    private synchronized void readerStuck(Thread stuck) {
+        if (reader != stuck || finished.isDone()) {
+            return;
+        }
+        reader = new Thread(this::readRequests, "exhook-reader");
+        reader.setDaemon(true);
+        reader.start();
     }
 
     /** Builds the handler; null when it is serving, else why not. */
@@ -152,8 +194,10 @@ public final class PortDriver {
             List<HookSpec> specs = handler.getHookSpecs();
             dispatcher = new Dispatcher(handler, specs, Decode.text(opts.get("node")));
             int core = (int) Decode.integer(opts.get("pool_size"), 8);
+            long spinNs = Math.max(0, Decode.integer(opts.get("spin_us"), 50)) * 1000;
+            in.spin(spinNs);
             lanes = new Lanes(core, (int) Decode.integer(opts.get("max_pool_size"), 256),
-                    (int) Decode.integer(opts.get("queue_capacity"), 1024));
+                    (int) Decode.integer(opts.get("queue_capacity"), 1024), spinNs, this::readerStuck);
             List<Term> declared = new ArrayList<>();
             for (HookSpec s : specs) {
                 declared.add(Term.tuple(Term.binary(s.hook().brokerName()), POOL));
@@ -200,6 +244,7 @@ public final class PortDriver {
                 if (DEINIT.equals(request)) {
                     stop();
                     out.send(Term.atom("deinit_ok"));
+                    finished.complete(0);
                     return true;
                 }
                 throw new EtfException("unknown request " + Decode.render(request));
@@ -231,8 +276,8 @@ public final class PortDriver {
         }
         long deadline = System.nanoTime() + Math.min(Math.max(t.value(), 0), 86_400_000L) * 1_000_000L;
         Term key = Dispatcher.clientKey(hook, a);
-        boolean queued = lanes.submit(key, () -> run(id, hook, a, key, deadline));
-        if (!queued) {
+        Lanes.Placement placed = lanes.run(key, () -> run(id, hook, a, key, deadline), !in.hasBufferedFrame());
+        if (placed == Lanes.Placement.REFUSED) {
             if (id != null) {
                 out.reply(id, BUSY);
             } else {
@@ -288,7 +333,7 @@ public final class PortDriver {
     }
 
     private Term read() throws IOException {
-        byte[] frame = readFrame();
+        byte[] frame = in.next();
         if (frame == null) {
             return null;
         }
@@ -299,18 +344,4 @@ public final class PortDriver {
         }
     }
 
-    private byte[] readFrame() throws IOException {
-        int len;
-        try {
-            len = in.readInt();
-        } catch (EOFException e) {
-            return null;
-        }
-        if (len < 0) {
-            throw new IOException("frame length " + (len & 0xffffffffL) + " too large");
-        }
-        byte[] frame = new byte[len];
-        in.readFully(frame);
-        return frame;
-    }
 }

@@ -15,7 +15,7 @@ class LanesTest {
 
     @Test
     void oneKeysJobsRunInOrder() throws Exception {
-        Lanes lanes = new Lanes(4, 16, 100_000);
+        Lanes lanes = new Lanes(4, 16, 100_000, 50_000, stuck -> {});
         List<Integer> seen = Collections.synchronizedList(new ArrayList<>());
         List<Integer> other = Collections.synchronizedList(new ArrayList<>());
         int n = 20_000;
@@ -41,7 +41,7 @@ class LanesTest {
 
     @Test
     void aSlowKeyDoesNotHoldAnotherEvenWithOneCoreWorker() throws Exception {
-        Lanes lanes = new Lanes(1, 8, 100);
+        Lanes lanes = new Lanes(1, 8, 100, 50_000, stuck -> {});
         CountDownLatch release = new CountDownLatch(1);
         CountDownLatch fast = new CountDownLatch(1);
         lanes.submit("slow", () -> {
@@ -59,7 +59,7 @@ class LanesTest {
 
     @Test
     void aFullQueueRefusesAndShutdownFinishesQueuedWork() throws Exception {
-        Lanes lanes = new Lanes(1, 1, 2);
+        Lanes lanes = new Lanes(1, 1, 2, 50_000, stuck -> {});
         CountDownLatch started = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         List<String> ran = Collections.synchronizedList(new ArrayList<>());
@@ -84,6 +84,57 @@ class LanesTest {
         assertEquals(List.of("first", "second"), filtered(ran));
         assertTrue(ran.contains("third"));
         assertEquals(0, lanes.pending());
+    }
+
+    @Test
+    void anIdleLaneRunsOnTheCallersThreadAndABusyOneQueues() throws Exception {
+        Lanes lanes = new Lanes(1, 4, 100, 50_000, stuck -> {});
+        Thread me = Thread.currentThread();
+        Thread[] ranOn = {null};
+        assertEquals(Lanes.Placement.RAN_HERE, lanes.run("k", () -> ranOn[0] = Thread.currentThread(), true));
+        assertEquals(me, ranOn[0]);
+        CountDownLatch queued = new CountDownLatch(1);
+        assertEquals(Lanes.Placement.QUEUED, lanes.run("k", () -> {
+            ranOn[0] = Thread.currentThread();
+            queued.countDown();
+        }, false));
+        assertTrue(queued.await(5, TimeUnit.SECONDS));
+        assertFalse(me == ranOn[0]);
+        assertTrue(lanes.shutdown(5000));
+    }
+
+    @Test
+    void aThreadStuckInAJobOfItsOwnIsReportedOnceAndItsLaneGetsLaterJobs() throws Exception {
+        List<Thread> reported = Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch stuck = new CountDownLatch(1);
+        Lanes lanes = new Lanes(1, 4, 100, 50_000, t -> {
+            reported.add(t);
+            stuck.countDown();
+        });
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        CountDownLatch release = new CountDownLatch(1);
+        Thread caller = new Thread(() -> lanes.run("slow", () -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            order.add("first");
+        }, true));
+        caller.start();
+        assertTrue(stuck.await(5, TimeUnit.SECONDS));
+        assertEquals(List.of(caller), reported);
+        // Another thread takes over: the stuck lane's next job waits for the
+        // first, and other keys run meanwhile.
+        CountDownLatch other = new CountDownLatch(1);
+        assertEquals(Lanes.Placement.QUEUED, lanes.run("slow", () -> order.add("second"), true));
+        assertEquals(Lanes.Placement.RAN_HERE, lanes.run("other", other::countDown, true));
+        assertEquals(0, other.getCount());
+        release.countDown();
+        caller.join(5000);
+        assertEquals(List.of("first", "second"), order);
+        assertEquals(1, reported.size());
+        assertTrue(lanes.shutdown(5000));
     }
 
     private static List<String> filtered(List<String> ran) {
