@@ -448,9 +448,11 @@ deinit_finishes_queued_calls_and_exits(Config) ->
               || _ <- lists:seq(1, 3)],
     true = port_command(Probe, term_to_binary(deinit)),
     [?assertEqual({stop, allow}, reply(Probe, Id)) || Id <- Queued],
-    {log, info, <<"probe stopping">>} = await(Probe, fun({log, _, <<"probe stopping">>}) -> true; (_) -> false end),
+    %% What the handler's deinit logs comes before deinit_ok, the last frame.
     deinit_ok = await(Probe, fun(F) -> F =:= deinit_ok end),
-    ?assertEqual(0, await_exit(Probe)).
+    ?assertEqual({log, info, <<"probe stopping">>}, lists:last(frames(Probe))),
+    ?assertEqual(0, await_exit(Probe)),
+    ?assertEqual([], [F || {P, {data, _}} = F <- element(2, process_info(self(), messages)), P =:= Probe]).
 
 closing_the_port_stops_the_jvm(Config) ->
     {Probe, _} = start_ok(Config, "Probe"),

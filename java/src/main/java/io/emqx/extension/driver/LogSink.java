@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -41,6 +42,8 @@ public final class LogSink {
     private final FrameOutput out;
     private final BlockingQueue<Term> queue = new ArrayBlockingQueue<>(QUEUE);
     private final AtomicLong dropped = new AtomicLong();
+    /** Entries queued or being written. */
+    private final AtomicInteger unsent = new AtomicInteger();
     private final Thread writer;
     private long windowStart;
     private int reportsInWindow;
@@ -93,7 +96,9 @@ public final class LogSink {
             }
             entry = Term.tuple(LOG, Term.atom(level), Term.binary(text), Term.map(meta));
         }
+        unsent.incrementAndGet();
         if (!queue.offer(entry)) {
+            unsent.decrementAndGet();
             dropped.incrementAndGet();
         }
     }
@@ -137,15 +142,19 @@ public final class LogSink {
     }
 
     /**
-     * Sends what is queued, waiting at most {@code timeoutMs}.
+     * Waits until what was logged so far is written, at most {@code timeoutMs}.
      *
      * @param timeoutMs the longest wait
      */
     public void flush(long timeoutMs) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-        while (!queue.isEmpty() && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-            Thread.yield();
+        while (unsent.get() > 0 && System.nanoTime() - deadline < 0) {
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 
@@ -159,6 +168,7 @@ public final class LogSink {
                             Term.binary(lost + " log lines dropped: the handler logged faster than the broker read")));
                 }
                 out.send(entry);
+                unsent.decrementAndGet();
             } catch (InterruptedException e) {
                 return;
             }

@@ -118,6 +118,7 @@ public final class PortDriver {
         }
         Term refusal = start(className, init);
         if (refusal != null) {
+            log.flush(1000);
             out.send(Term.tuple(Term.atom("init_error"), refusal));
             return 1;
         }
@@ -243,6 +244,8 @@ public final class PortDriver {
                 r.end();
                 if (DEINIT.equals(request)) {
                     stop();
+                    // What deinit logged comes before the answer the VM may close the port on.
+                    log.flush(1000);
                     out.send(Term.atom("deinit_ok"));
                     finished.complete(0);
                     return true;
