@@ -106,7 +106,7 @@ clean:
 # compile, which runs `make native`: the whole cargo workspace, bench
 # crates included), measures the hook callbacks in two VMs, prints the
 # table and writes bench/results/latest.{md,svg}. Under 5 minutes.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-java
 bench:
 	BENCH_COMMAND="make bench" bench/run.sh full
 
@@ -114,3 +114,12 @@ bench:
 # bench/_build/smoke.{md,svg}; the committed bench/results/latest.* are left alone.
 bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke
+
+# Java handlers over the Port protocol: calls/s and p50 from 1, 8 and 64
+# callers, against the Rust gatekeeper behind the Port launcher (about a minute).
+BENCH_JAVA_SECONDS ?= 2.0
+bench-java: compile
+	mkdir -p bench/_build/ebin
+	erlc -o bench/_build/ebin bench/exhook_java_bench.erl
+	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
+	  -run exhook_java_bench main $(CURDIR) $(BENCH_JAVA_SECONDS)
