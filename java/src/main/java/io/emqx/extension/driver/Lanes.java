@@ -167,15 +167,6 @@ public final class Lanes {
     }
 
     /**
-     * Workers running now, extra ones included.
-     *
-     * @return the count
-     */
-    public int workers() {
-        return workers.size();
-    }
-
-    /**
      * Refuses new jobs, waits for the queued ones to finish, and stops the workers.
      *
      * @param timeoutMs the longest wait
