@@ -7,6 +7,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
@@ -62,18 +63,39 @@ public final class Lanes {
     /** The job a caller of {@link #run} runs on its own thread, if any. */
     private final AtomicReference<InlineRun> inline = new AtomicReference<>();
     private volatile boolean stopped;
+    /** The monitor sleeps long: nothing has run for a while. */
+    private volatile boolean dozing;
 
     /** Where {@link #run} put a job. */
     public enum Placement {
         /** Run, on the calling thread, before {@code run} returned. */
         RAN_HERE,
+        /**
+         * Run on the calling thread, which was reported stuck meanwhile
+         * ({@code onStuck}): it is to give up its other duties, which
+         * another thread has taken over.
+         */
+        RAN_HERE_STUCK,
         /** Queued behind its lane or for a worker. */
         QUEUED,
         /** Refused: the queue is full, or the lanes were shut down. */
         REFUSED
     }
 
-    private record InlineRun(Thread thread, long since, boolean[] reported) {}
+    /**
+     * A job run by a caller of {@link #run}. Whichever comes first, the end
+     * of the job or the monitor's verdict "stuck", decides (one atomic
+     * state), so a thread is reported stuck only while it is in the job,
+     * and always learns that it was.
+     */
+    private static final class InlineRun {
+        static final int RUNNING = 0;
+        static final int DONE = 1;
+        static final int STUCK = 2;
+        final Thread thread = Thread.currentThread();
+        final long since = System.nanoTime();
+        final AtomicInteger state = new AtomicInteger(RUNNING);
+    }
 
     /**
      * Starts the core workers and the monitor.
@@ -84,7 +106,8 @@ public final class Lanes {
      * @param spinNs how long an idle worker looks for work before it sleeps
      *     (a thread woken costs tens of microseconds)
      * @param onStuck told (once) of a thread that has run a job of
-     *     {@link #run} for longer than {@link #STUCK_MS}
+     *     {@link #run} for longer than {@link #STUCK_MS}; that call of
+     *     {@code run} returns {@link Placement#RAN_HERE_STUCK}
      */
     public Lanes(int core, int max, int capacity, long spinNs, Consumer<Thread> onStuck) {
         this.onStuck = onStuck;
@@ -145,16 +168,19 @@ public final class Lanes {
         }
         if (!mayRunHere) {
             ready.add(fresh[0]);
+            wakeMonitor();
             return Placement.QUEUED;
         }
-        InlineRun mine = new InlineRun(Thread.currentThread(), System.nanoTime(), new boolean[1]);
+        InlineRun mine = new InlineRun();
         inline.set(mine);
+        wakeMonitor();
         try {
             fresh[0].run();
         } finally {
             inline.compareAndSet(mine, null);
         }
-        return Placement.RAN_HERE;
+        return mine.state.compareAndSet(InlineRun.RUNNING, InlineRun.DONE)
+                ? Placement.RAN_HERE : Placement.RAN_HERE_STUCK;
     }
 
     /**
@@ -197,20 +223,42 @@ public final class Lanes {
         w.thread.start();
     }
 
-    /** Starts workers while jobs wait and too few workers are free to take them. */
+    /** A read of a volatile per job: the monitor is woken only when it dozes. */
+    private void wakeMonitor() {
+        if (dozing) {
+            dozing = false;
+            LockSupport.unpark(monitor);
+        }
+    }
+
+    /**
+     * Reports stuck runs, and starts workers while jobs wait and too few
+     * workers are free to take them. Looks every {@code STUCK_MS / 2} while
+     * anything runs; dozes (waking at the next job) after a while without.
+     */
     private void watch() {
         long stuckNs = TimeUnit.MILLISECONDS.toNanos(STUCK_MS);
+        long tickNs = TimeUnit.MILLISECONDS.toNanos(Math.max(1, STUCK_MS / 2));
+        int idleTicks = 0;
         while (!stopped) {
-            try {
-                Thread.sleep(Math.max(1, STUCK_MS / 2));
-            } catch (InterruptedException e) {
+            if (idleTicks > 50) {
+                dozing = true;
+                if (inline.get() == null && ready.isEmpty() && !busyWorkers()) {
+                    LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1));
+                }
+                dozing = false;
+            } else {
+                LockSupport.parkNanos(tickNs);
+            }
+            if (Thread.interrupted()) {
                 return;
             }
+            idleTicks = inline.get() == null && ready.isEmpty() && !busyWorkers() ? idleTicks + 1 : 0;
             long now = System.nanoTime();
             InlineRun here = inline.get();
-            if (here != null && now - here.since() > stuckNs && !here.reported()[0]) {
-                here.reported()[0] = true;
-                onStuck.accept(here.thread());
+            if (here != null && now - here.since > stuckNs
+                    && here.state.compareAndSet(InlineRun.RUNNING, InlineRun.STUCK)) {
+                onStuck.accept(here.thread);
             }
             if (ready.isEmpty()) {
                 continue;
@@ -224,6 +272,15 @@ public final class Lanes {
                 startWorker(true);
             }
         }
+    }
+
+    private boolean busyWorkers() {
+        for (Worker w : workers) {
+            if (w.busySince != 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private final class Worker implements Runnable {
@@ -240,17 +297,16 @@ public final class Lanes {
         @Override
         public void run() {
             try {
+                boolean justWorked = false;
                 while (!stopped || !ready.isEmpty()) {
-                    Lane lane = next();
+                    Lane lane = next(justWorked);
                     if (lane == null) {
-                        if (extra) {
-                            return;
-                        }
-                        continue;
+                        return;
                     }
                     busySince = System.nanoTime();
                     lane.run();
                     busySince = 0;
+                    justWorked = true;
                 }
             } catch (InterruptedException e) {
                 // Shut down.
@@ -259,13 +315,17 @@ public final class Lanes {
             }
         }
 
-        /** The next lane to run; one idle worker at a time spins briefly before sleeping. */
-        private Lane next() throws InterruptedException {
+        /**
+         * The next lane to run, or null for an extra worker idle too long.
+         * Fresh from work, one idle worker at a time spins briefly before
+         * it sleeps (work often comes in bursts).
+         */
+        private Lane next(boolean justWorked) throws InterruptedException {
             Lane lane = ready.poll();
             if (lane != null) {
                 return lane;
             }
-            if (spinning.compareAndSet(0, 1)) {
+            if (justWorked && spinNs > 0 && spinning.compareAndSet(0, 1)) {
                 try {
                     long until = System.nanoTime() + spinNs;
                     while (System.nanoTime() - until < 0) {
@@ -279,7 +339,7 @@ public final class Lanes {
                     spinning.set(0);
                 }
             }
-            return extra ? ready.poll(IDLE_S, TimeUnit.SECONDS) : ready.poll(100, TimeUnit.MILLISECONDS);
+            return extra ? ready.poll(IDLE_S, TimeUnit.SECONDS) : ready.take();
         }
     }
 

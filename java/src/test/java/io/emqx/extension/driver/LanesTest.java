@@ -137,6 +137,36 @@ class LanesTest {
         assertTrue(lanes.shutdown(5000));
     }
 
+    @Test
+    void aThreadIsReportedStuckExactlyWhenItsRunSaysSo() throws Exception {
+        // Jobs that end right around the stuck threshold: the report and the
+        // placement must agree every time (a report after the job ended
+        // would have two threads reading requests at once).
+        java.util.concurrent.atomic.AtomicInteger reports = new java.util.concurrent.atomic.AtomicInteger();
+        Lanes lanes = new Lanes(1, 4, 100, 0, stuck -> reports.incrementAndGet());
+        int stuckPlacements = 0;
+        for (int i = 0; i < 200; i++) {
+            long sleepNs = TimeUnit.MILLISECONDS.toNanos(Lanes.STUCK_MS) + (i % 7 - 3) * 700_000L;
+            Lanes.Placement p = lanes.run("k", () -> java.util.concurrent.locks.LockSupport.parkNanos(sleepNs), true);
+            stuckPlacements += p == Lanes.Placement.RAN_HERE_STUCK ? 1 : 0;
+        }
+        Thread.sleep(3 * Lanes.STUCK_MS);
+        assertEquals(stuckPlacements, reports.get());
+        assertTrue(stuckPlacements > 0 && stuckPlacements < 200, "both outcomes seen: " + stuckPlacements);
+        assertTrue(lanes.shutdown(5000));
+    }
+
+    @Test
+    void aStuckRunIsReportedAfterALongIdleSpellToo() throws Exception {
+        Lanes lanes = new Lanes(1, 4, 100, 0, stuck -> {});
+        // Long enough for the monitor to doze off.
+        Thread.sleep(400);
+        Lanes.Placement p = lanes.run("k", () -> java.util.concurrent.locks.LockSupport.parkNanos(
+                TimeUnit.MILLISECONDS.toNanos(10 * Lanes.STUCK_MS)), true);
+        assertEquals(Lanes.Placement.RAN_HERE_STUCK, p);
+        assertTrue(lanes.shutdown(5000));
+    }
+
     private static List<String> filtered(List<String> ran) {
         List<String> out = new ArrayList<>(ran);
         out.remove("third");
