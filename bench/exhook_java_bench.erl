@@ -116,7 +116,9 @@ caller(Port, Args, Deadline, Acc) ->
             T0 = erlang:monotonic_time(nanosecond),
             Alias = alias([reply]),
             true = erlang:port_command(Port, term_to_binary({call, Alias, ?AUTH_INDEX, Args, 5000})),
-            receive {Alias, {stop, _}} -> ok end,
+            receive {Alias, {stop, _}} -> ok
+            after 10000 -> exit({no_reply_in_10_s, Port, Args})
+            end,
             caller(Port, Args, Deadline, [(erlang:monotonic_time(nanosecond) - T0) / 1000 | Acc])
     end.
 
