@@ -21,6 +21,7 @@ all() ->
      gatekeeper_decisions_are_the_brokers_terms,
      casts_get_no_answer_and_reach_the_handler,
      other_clients_are_answered_while_one_call_sleeps,
+     every_call_is_answered_once_while_reading_moves_between_threads,
      system_out_and_err_become_log_frames,
      an_exception_answers_error_and_logs_the_trace,
      ids_are_echoed_byte_for_byte,
@@ -365,6 +366,33 @@ other_clients_are_answered_while_one_call_sleeps(Config) ->
     ?assertEqual({reply, Sleepy, {stop, allow}},
                  await(Probe, fun({reply, Id, _}) -> Id =:= Sleepy orelse Id =:= SleepyNext; (_) -> false end)),
     ?assertEqual({stop, deny}, reply(Probe, SleepyNext)).
+
+every_call_is_answered_once_while_reading_moves_between_threads(Config) ->
+    %% Calls of 40 clients in flight at once, one in ten sleeping 4-11 ms,
+    %% around the 5 ms after which reading moves to another thread: every
+    %% call gets exactly its own answer, in each client's order.
+    {Probe, _} = start_ok(Config, "Probe", #{pool_size => 2}, []),
+    ClientInfo = exhook_samples:client_info(),
+    Calls = [begin
+                 Client = <<"c", (integer_to_binary(N rem 40))/binary>>,
+                 Topic = case N rem 10 of
+                             0 -> <<"sleep/", (integer_to_binary(4 + N rem 8))/binary>>;
+                             1 -> <<"deny/", (integer_to_binary(N))/binary>>;
+                             _ -> <<"p/", (integer_to_binary(N))/binary>>
+                         end,
+                 Expected = case N rem 10 of 1 -> {stop, deny}; _ -> {stop, allow} end,
+                 {send_call(Probe, 'client.check_acl', [ClientInfo#{clientid => Client}, publish, Topic, allow]),
+                  Client, Expected}
+             end || N <- lists:seq(1, 2000)],
+    Arrived = [await(Probe, fun({reply, _, _}) -> true; (_) -> false end) || _ <- Calls],
+    ?assertEqual(lists:sort([{reply, Id, Expected} || {Id, _, Expected} <- Calls]), lists:sort(Arrived)),
+    %% One client's answers come in the order its calls were sent.
+    ClientOf = maps:from_list([{Id, C} || {Id, C, _} <- Calls]),
+    ArrivedIds = [Id || {reply, Id, _} <- Arrived],
+    [?assertEqual([Id || {Id, C, _} <- Calls, C =:= Client],
+                  [Id || Id <- ArrivedIds, maps:get(Id, ClientOf) =:= Client])
+     || Client <- lists:usort(maps:values(ClientOf))],
+    ?assertEqual([], [F || F = {reply, _, _} <- drain(Probe, 200)]).
 
 system_out_and_err_become_log_frames(Config) ->
     {Probe, _} = start_ok(Config, "Probe", #{}, [{<<"greeting">>, <<"hello">>}]),
