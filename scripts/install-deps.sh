@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what this project needs beyond Rust: Erlang/OTP, rebar3 and
 # PostgreSQL (the database example's tests start a server of their own)
-# from Debian's packages, and the rustfmt and clippy components.
+# from Debian's packages, the JDK and JUnit for the Java SDK (java/), and
+# the rustfmt and clippy components.
 set -euo pipefail
 missing=()
 command -v erl >/dev/null 2>&1 || missing+=(erlang)
 command -v rebar3 >/dev/null 2>&1 || missing+=(rebar3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/junit-platform-console-standalone.jar ] || missing+=(junit5)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
