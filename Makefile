@@ -6,11 +6,21 @@ EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper emqx_example_databa
 DRIVER_LIBS := emqx_extension_hook_python
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
 
-.PHONY: native compile test test-rust test-python test-erlang test-demo lint demo plugin plugin-dir deps pyvenv clean
+# The Java SDK and the JVM side of the Port transport (java/), built with the
+# JDK's own tools; JUnit from Debian's junit5 package.
+JAVA_BUILD := _build/java
+JAVA_JAR := $(PRIV)/emqx-extension-java.jar
+JAVA_EXAMPLES_JAR := $(JAVA_BUILD)/examples/emqx-extension-java-examples.jar
+JAVA_SOURCES := $(shell find java/src/main/java -name '*.java' 2>/dev/null)
+JAVA_EXAMPLES := $(wildcard java/examples/*.java)
+JAVAC := javac -Xlint:all -Xdoclint:all/protected -Werror -encoding UTF-8
+JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar
+
+.PHONY: native java compile test test-rust test-python test-java test-erlang test-demo lint demo plugin plugin-dir deps pyvenv clean
 
 # Rust workspace in release mode; example libraries into priv/. A library
 # a running VM has mapped must not be written over: remove, then copy.
-native:
+native: java
 	cargo build --release --workspace
 	mkdir -p $(PRIV)
 	for lib in $(EXAMPLES) $(DRIVER_LIBS); do \
@@ -20,10 +30,36 @@ native:
 	rm -f $(PRIV)/emqx_exhook_port
 	cp target/release/emqx_exhook_port $(PRIV)/emqx_exhook_port
 
+# The SDK jar into priv/ (written aside, then moved: a running JVM may have
+# the old one open), and the examples' jar for the tests.
+java: $(JAVA_JAR) $(JAVA_EXAMPLES_JAR)
+
+$(JAVA_JAR): $(JAVA_SOURCES)
+	rm -rf $(JAVA_BUILD)/classes
+	mkdir -p $(JAVA_BUILD)/classes $(PRIV)
+	$(JAVAC) -d $(JAVA_BUILD)/classes $(JAVA_SOURCES)
+	jar --create --file $@.tmp --main-class io.emqx.extension.driver.PortDriver -C $(JAVA_BUILD)/classes .
+	mv -f $@.tmp $@
+
+$(JAVA_EXAMPLES_JAR): $(JAVA_JAR) $(JAVA_EXAMPLES)
+	rm -rf $(JAVA_BUILD)/example-classes
+	mkdir -p $(JAVA_BUILD)/example-classes $(dir $@)
+	$(JAVAC) -cp $(JAVA_JAR) -d $(JAVA_BUILD)/example-classes $(JAVA_EXAMPLES)
+	jar --create --file $@.tmp -C $(JAVA_BUILD)/example-classes .
+	mv -f $@.tmp $@
+
 compile:
 	rebar3 compile
 
-test: deps lint test-rust test-python test-erlang test-demo bench-smoke
+test: deps lint test-rust test-python test-java test-erlang test-demo bench-smoke
+
+test-java: java
+	rm -rf $(JAVA_BUILD)/test-classes
+	mkdir -p $(JAVA_BUILD)/test-classes
+	javac -Xlint:all -Werror -encoding UTF-8 -cp $(JAVA_JAR):$(JAVA_EXAMPLES_JAR):$(JUNIT_JAR) \
+	  -d $(JAVA_BUILD)/test-classes $$(find java/src/test/java -name '*.java')
+	java -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests --details=summary \
+	  --class-path $(JAVA_BUILD)/test-classes:$(JAVA_JAR):$(JAVA_EXAMPLES_JAR) --scan-class-path
 
 # The python3 driver's tests need the PyPI SDK (scripts/python-venv.sh) and,
 # for loading its library as the VM does, the Port launcher built.
@@ -73,6 +109,7 @@ plugin-dir:
 	cp erlang/priv/emqx_extension_hook.schema $(PLUGIN_DIR)/priv/
 	for lib in $(EXAMPLES) $(DRIVER_LIBS); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
 	cp $(PRIV)/emqx_exhook_port $(PLUGIN_DIR)/priv/
+	cp $(JAVA_JAR) $(PLUGIN_DIR)/priv/
 	cp erlang/etc/emqx_extension_hook.conf $(PLUGIN_DIR)/etc/
 	@echo "plugin directory: $(PLUGIN_DIR)"
 
@@ -81,13 +118,13 @@ deps:
 	@scripts/install-deps.sh
 
 clean:
-	rm -rf _build target $(PRIV)/*.so
+	rm -rf _build target $(PRIV)/*.so $(JAVA_JAR)
 
 # The benchmark of issue 5 (bench/): builds in release mode (rebar3
 # compile, which runs `make native`: the whole cargo workspace, bench
 # crates included), measures the hook callbacks in two VMs, prints the
 # table and writes bench/results/latest.{md,svg}. Under 5 minutes.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-java
 bench:
 	BENCH_COMMAND="make bench" bench/run.sh full
 
@@ -102,3 +139,12 @@ bench-smoke:
 .PHONY: bench-database
 bench-database: native
 	target/release/exhook-db-bench
+
+# Java handlers over the Port protocol: calls/s and p50 from 1, 8 and 64
+# callers, against the Rust gatekeeper behind the Port launcher (about a minute).
+BENCH_JAVA_SECONDS ?= 2.0
+bench-java: compile
+	mkdir -p bench/_build/ebin
+	erlc -o bench/_build/ebin bench/exhook_java_bench.erl
+	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
+	  -run exhook_java_bench main $(CURDIR) $(BENCH_JAVA_SECONDS)

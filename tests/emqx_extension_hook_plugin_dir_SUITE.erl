@@ -34,6 +34,8 @@ layout_is_what_emqx_loads(Config) ->
     %% The Port transport's launcher, executable.
     {ok, #file_info{mode = Mode}} = file:read_file_info(filename:join([Dir, "priv", "emqx_exhook_port"])),
     ?assertNotEqual(0, Mode band 8#111),
+    %% The Java SDK and JVM driver: all a java driver needs besides a JVM.
+    ?assert(filelib:is_regular(filename:join([Dir, "priv", "emqx-extension-java.jar"]))),
     ?assert(filelib:is_regular(filename:join([Dir, "etc", "emqx_extension_hook.conf"]))),
     %% Every module the .app names is there, and one carries -emqx_plugin.
     {ok, [{application, emqx_extension_hook, App}]} =

@@ -22,6 +22,7 @@ all() ->
     [slow_handler_is_answered_by_the_timeout, slow_inline_call_is_counted_as_overran,
      one_panic_in_a_hundred_gets_the_policy, queue_overflow_drops_and_refuses_at_once,
      reload_under_load, reload_under_load_on_the_port_transport,
+     reload_under_load_of_a_java_driver,
      per_client_order_over_10000_events,
      reload_cycles_unload_the_library_and_keep_memory_flat].
 
@@ -194,6 +195,24 @@ reload_under_load_on_the_port_transport(Config) ->
     after exhook_test_plugin:set_transport(nif)
     end.
 
+%% The same with the Java gatekeeper: a new JVM starts and takes the calls
+%% before the old one finishes its queue and exits. The gatekeeper lets
+%% user "good" in and routes the sample message.
+reload_under_load_of_a_java_driver(_Config) ->
+    exhook_test_plugin:set_transport(java),
+    try
+        {gate, Opts} = exhook_test_plugin:gate(),
+        exhook_test_plugin:start([{gate, [{call_timeout, 200}, {failed_action, deny},
+                                          {pool_size, 4} | Opts]}]),
+        Good = fun(Id) -> (client(Id))#{username => <<"good">>} end,
+        {Counts, Slowest} = load_while_reloading(gate, Good, 10),
+        assert_nothing_lost(Counts, Slowest),
+        %% The last JVM is gone with the plugin.
+        exhook_test_plugin:stop(),
+        ?assertEqual([], emqx_extension_hook:stats())
+    after exhook_test_plugin:set_transport(nif)
+    end.
+
 reload_under_load(Config, Transport) ->
     %% On the Port transport each of the pool_size processes runs the
     %% handler, its init and its deinit.
@@ -201,21 +220,47 @@ reload_under_load(Config, Transport) ->
     {Rec, File} = exhook_test_plugin:recorder(Config, [{call_timeout, 200}, {failed_action, deny},
                                                        {pool_size, Handlers}]),
     exhook_test_plugin:start([Rec]),
+    Reloads = 10,
+    {Counts, Slowest} = load_while_reloading(rec, fun client/1, Reloads),
+    assert_nothing_lost(Counts, Slowest),
+    exhook_test_plugin:stop(),
+    %% Deinit ran once per handler of each instance, and nothing came after
+    %% the last one.
+    Lines = exhook_test_plugin:recorded(File),
+    ?assertEqual((Reloads + 1) * Handlers, length([L || <<"deinit">> = L <- Lines])),
+    ?assertEqual(<<"deinit">>, lists:last(Lines)),
+    %% Every library copy is unloaded (once the last term referring to one
+    %% of its resources is collected), and no stub has old code left.
+    Transport =:= nif andalso
+        ?assertEqual([], exhook_test_plugin:await_mapped_library_copies(0)),
+    ?assert(exhook_test_plugin:library_released(rec)).
+
+%% No call went unanswered: with failed_action = deny, a call no handler
+%% answered would be a refused login or a dropped message.
+assert_nothing_lost(Counts, Slowest) ->
+    ?assert(Slowest =< 200 + ?MARGIN_MS),
+    ?assertEqual(0, maps:get(denied, Counts, 0)),
+    ?assertEqual(0, maps:get(dropped, Counts, 0)),
+    ?assert(maps:get(allowed, Counts) > 0 andalso maps:get(routed, Counts) > 0).
+
+%% 64 processes log in and publish through driver `Driver' while it is
+%% reloaded `Reloads' times; what the broker did, and the slowest answer.
+load_while_reloading(Driver, Client, Reloads) ->
     [_, ConnInfo] = exhook_samples:args('client.connected'),
     Msg = exhook_samples:message(),
     Running = atomics:new(1, []),
     ok = atomics:put(Running, 1, 1),
     %% Each caller keeps its slowest answer and counts what the broker did:
-    %% the recorder has no opinion, so a login is allowed (the broker's
-    %% default) and a message routed; the failure policy would deny the
-    %% login and drop the message.
+    %% the handler lets the login in (or has no opinion: the broker's
+    %% default allows it) and routes the message; the failure policy would
+    %% deny the login and drop the message.
     Caller = fun Loop(I, {Slowest, Counts}) ->
         case atomics:get(Running, 1) of
             0 -> {Slowest, Counts};
             1 ->
                 Id = iolist_to_binary(["load-", integer_to_list(I)]),
-                ok = exhook_broker:notify('client.connected', [client(Id), ConnInfo]),
-                {Ms1, Login} = timed(fun() -> exhook_broker:authenticate(client(Id), true) end),
+                ok = exhook_broker:notify('client.connected', [Client(Id), ConnInfo]),
+                {Ms1, Login} = timed(fun() -> exhook_broker:authenticate(Client(Id), true) end),
                 {Ms2, Routed} = timed(fun() -> exhook_broker:publish(setelement(4, Msg, Id)) end),
                 Kinds = [case Login of
                              {ok, _} -> allowed;
@@ -235,33 +280,18 @@ reload_under_load(Config, Transport) ->
             || P <- lists:seq(1, 64)],
     %% Each library instance serves logins before the next reload.
     Served = fun() ->
-                     exhook_test_plugin:await_stats(rec, 'client.authenticate',
+                     exhook_test_plugin:await_stats(Driver, 'client.authenticate',
                                                     fun(#{succeeded := S}) -> S > 0 end)
              end,
-    Reloads = 10,
     Served(),
-    [begin ok = emqx_extension_hook:reload(rec), Served() end || _ <- lists:seq(1, Reloads)],
+    [begin ok = emqx_extension_hook:reload(Driver), Served() end || _ <- lists:seq(1, Reloads)],
     ok = atomics:put(Running, 1, 0),
     Results = [receive {Pid, R} -> R after 30000 -> error({caller_stuck, Pid}) end || Pid <- Pids],
     Slowest = lists:max([S || {S, _} <- Results]),
     Counts = lists:foldl(fun({_, C}, Acc) -> maps:merge_with(fun(_, A, B) -> A + B end, C, Acc) end,
                          #{}, Results),
     ct:log("~b reloads under load; answers ~p, slowest ~b ms", [Reloads, Counts, Slowest]),
-    ?assert(Slowest =< 200 + ?MARGIN_MS),
-    ?assertEqual(0, maps:get(denied, Counts, 0)),
-    ?assertEqual(0, maps:get(dropped, Counts, 0)),
-    ?assert(maps:get(allowed, Counts) > 0 andalso maps:get(routed, Counts) > 0),
-    exhook_test_plugin:stop(),
-    %% Deinit ran once per handler of each instance, and nothing came after
-    %% the last one.
-    Lines = exhook_test_plugin:recorded(File),
-    ?assertEqual((Reloads + 1) * Handlers, length([L || <<"deinit">> = L <- Lines])),
-    ?assertEqual(<<"deinit">>, lists:last(Lines)),
-    %% Every library copy is unloaded (once the last term referring to one
-    %% of its resources is collected), and no stub has old code left.
-    Transport =:= nif andalso
-        ?assertEqual([], exhook_test_plugin:await_mapped_library_copies(0)),
-    ?assert(exhook_test_plugin:library_released(rec)).
+    {Counts, Slowest}.
 
 per_client_order_over_10000_events(Config) ->
     {Rec, File} = exhook_test_plugin:recorder(Config, [{pool_size, 8}]),

@@ -29,18 +29,30 @@ sync_hooks() ->
     _ = sys:get_state(emqx_hooks),
     ok.
 
-%% The transport the drivers below use: `nif' (the default) or `port'.
+%% The transport the drivers below use: `nif' (the default), `port', or
+%% `java' (the examples' Java twins).
 set_transport(Transport) ->
     persistent_term:put({?MODULE, transport}, Transport).
 
 transport() ->
     persistent_term:get({?MODULE, transport}, nif).
 
+%% With transport `java', the examples' Java twins (java/examples), which
+%% must answer as the Rust ones do.
 custom() ->
-    {custom, [{path, exhook_samples:library(emqx_example_custom_hook)}, {transport, transport()}]}.
+    example(custom, emqx_example_custom_hook, "SampleHandler").
 
 gate() ->
-    {gate, [{path, exhook_samples:library(emqx_example_gatekeeper)}, {transport, transport()}]}.
+    example(gate, emqx_example_gatekeeper, "Gatekeeper").
+
+example(Name, Library, Class) ->
+    case transport() of
+        java -> {Name, [{kind, java}, {path, java_examples()}, {init_module, Class}]};
+        T -> {Name, [{path, exhook_samples:library(Library)}, {transport, T}]}
+    end.
+
+java_examples() ->
+    filename:join([exhook_samples:root(), "_build", "java", "examples"]).
 
 %% The recorder driver `rec', writing to a new file in the suite's priv_dir;
 %% `Extra' adds driver options.

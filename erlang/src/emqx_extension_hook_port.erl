@@ -45,22 +45,35 @@
 %% process has run the handler's init.
 -spec start(binary(), {string(), [string()]}, emqx_extension_hook_config:opts()) ->
           {ok, transport(), [{binary(), atom()}]} | {error, term()}.
-start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Settings} = Opts) ->
+start(Name, {Exe, Args}, #{call_timeout := T, settings := Settings} = Opts) ->
     Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
     Counters = counters:new(?RESTARTS, [write_concurrency]),
-    %% One worker thread a process: `pool_size' processes give the
-    %% driver `pool_size' handlers at work, as the NIF transport's
-    %% `pool_size' threads do; more threads a process would only
-    %% contend for the same cores.
-    Init = {init, Name, Settings, #{pool_size => 1,
+    {Processes, Threads} = processes(Opts),
+    Init = {init, Name, Settings, #{pool_size => Threads,
                                     queue_capacity => maps:get(queue_capacity, Opts),
-                                    log_level => emqx_extension_hook_log:level()}},
+                                    log_level => emqx_extension_hook_log:level(),
+                                    node => node()}},
     Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
                        init => Init, init_timeout => max(T, 10000), counters => Counters}
            end,
-    Transport = #transport{tab = Tab, size = Size, counters = Counters,
+    Transport = #transport{tab = Tab, size = Processes, counters = Counters,
                            latency = emqx_extension_hook_latency:new()},
-    start_all(Transport, [Spec(I) || I <- lists:seq(0, Size - 1)], undefined).
+    start_all(Transport, [Spec(I) || I <- lists:seq(0, Processes - 1)], undefined).
+
+%% A JVM is one process with `pool_size' threads: a JVM a worker would
+%% cost each its own heap and start-up. A native handler runs one worker
+%% thread a process: `pool_size' processes give the driver `pool_size'
+%% handlers at work, as the NIF transport's `pool_size' threads do, and
+%% more threads a process would only contend for the same cores.
+processes(#{kind := java, pool_size := Size}) -> {1, Size};
+processes(#{pool_size := Size}) -> {Size, 1}.
+
+%% Atoms a handler process may send in a reply. A reply is decoded with
+%% `[safe]', which refuses an atom the node does not know, and in a broker
+%% where none of our NIF libraries is loaded nothing else creates these.
+reply_atoms() ->
+    [reply, log, dropped, error, panic, failed, badarg, not_loaded, queue_full,
+     exception, busy, timeout].
 
 start_all(Transport, [], Declared) ->
     {ok, Transport, Declared};
@@ -261,6 +274,7 @@ open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := T
     end.
 
 safe_term(Bin) ->
+    _ = reply_atoms(),
     try binary_to_term(Bin, [safe])
     catch error:badarg -> bad_term
     end.
