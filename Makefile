@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 PRIV := erlang/priv
 EXAMPLES := emqx_example_custom_hook emqx_example_gatekeeper emqx_example_database
+# Libraries the plugin loads itself (the python3 driver's handler).
+DRIVER_LIBS := emqx_extension_hook_python
 PLUGIN_DIR := _build/plugin/emqx_extension_hook
+
 # The Java SDK and the JVM side of the Port transport (java/), built with the
 # JDK's own tools; JUnit from Debian's junit5 package.
 JAVA_BUILD := _build/java
@@ -13,14 +16,14 @@ JAVA_EXAMPLES := $(wildcard java/examples/*.java)
 JAVAC := javac -Xlint:all -Xdoclint:all/protected -Werror -encoding UTF-8
 JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar
 
-.PHONY: native java compile test test-rust test-java test-erlang test-demo lint demo plugin plugin-dir deps clean
+.PHONY: native java compile test test-rust test-python test-java test-erlang test-demo lint demo plugin plugin-dir deps pyvenv clean
 
 # Rust workspace in release mode; example libraries into priv/. A library
 # a running VM has mapped must not be written over: remove, then copy.
 native: java
 	cargo build --release --workspace
 	mkdir -p $(PRIV)
-	for lib in $(EXAMPLES); do \
+	for lib in $(EXAMPLES) $(DRIVER_LIBS); do \
 	  rm -f $(PRIV)/lib$$lib.so; \
 	  cp target/release/lib$$lib.so $(PRIV)/lib$$lib.so; \
 	done
@@ -48,7 +51,7 @@ $(JAVA_EXAMPLES_JAR): $(JAVA_JAR) $(JAVA_EXAMPLES)
 compile:
 	rebar3 compile
 
-test: deps lint test-rust test-java test-erlang test-demo bench-smoke
+test: deps lint test-rust test-python test-java test-erlang test-demo bench-smoke
 
 test-java: java
 	rm -rf $(JAVA_BUILD)/test-classes
@@ -58,18 +61,32 @@ test-java: java
 	java -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests --details=summary \
 	  --class-path $(JAVA_BUILD)/test-classes:$(JAVA_JAR):$(JAVA_EXAMPLES_JAR) --scan-class-path
 
-test-rust:
+# The python3 driver's tests need the PyPI SDK (scripts/python-venv.sh) and,
+# for loading its library as the VM does, the Port launcher built.
+test-rust: pyvenv
+	cargo build --workspace
 	cargo test --workspace
+
+# The python3 driver's Python support code, with Debian's python3 in _build/pyvenv.
+test-python: pyvenv
+	PYTHONDONTWRITEBYTECODE=1 _build/pyvenv/bin/python -m pytest -q -p no:cacheprovider native/python/pytests
+
+pyvenv:
+	@scripts/python-venv.sh
 
 test-erlang:
 	rebar3 do compile, xref, ct
 
 # The demo must keep working: it runs, and the handler decides.
+# Both the Rust example and the article's Python CustomHook decide a
+# login and an ACL check (the decision columns: Rust, then Python).
 test-demo:
 	scripts/demo.sh > _build/demo.out 2>&1 || { cat _build/demo.out; exit 1; }
-	grep -q "login refused: not_authorized" _build/demo.out
-	grep -q "client.check_acl       -> publish p/1 deny" _build/demo.out
+	grep -Eq "client\.authenticate +login refused: not_authorized +login refused: not_authorized$$" _build/demo.out
+	grep -Eq "client\.authenticate +login allowed \(anonymous=false\) +login allowed \(anonymous=false\)$$" _build/demo.out
+	grep -Eq "client\.check_acl +publish p/1 deny +publish p/1 deny$$" _build/demo.out
 	grep -q "\[info\] exhook driver custom: \[on_client_connect\] subA connect" _build/demo.out
+	grep -q "\[info\] exhook driver python3: \[Python SDK\] \[on_client_authenticate\] subA authenticate" _build/demo.out
 	@echo "demo: ok"
 
 lint:
@@ -90,7 +107,7 @@ plugin-dir:
 	mkdir -p $(PLUGIN_DIR)/ebin $(PLUGIN_DIR)/priv $(PLUGIN_DIR)/etc
 	cp $(APP_BUILD)/ebin/*.beam $(APP_BUILD)/ebin/emqx_extension_hook.app $(PLUGIN_DIR)/ebin/
 	cp erlang/priv/emqx_extension_hook.schema $(PLUGIN_DIR)/priv/
-	for lib in $(EXAMPLES); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
+	for lib in $(EXAMPLES) $(DRIVER_LIBS); do cp $(PRIV)/lib$$lib.so $(PLUGIN_DIR)/priv/; done
 	cp $(PRIV)/emqx_exhook_port $(PLUGIN_DIR)/priv/
 	cp $(JAVA_JAR) $(PLUGIN_DIR)/priv/
 	cp erlang/etc/emqx_extension_hook.conf $(PLUGIN_DIR)/etc/

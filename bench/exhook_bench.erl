@@ -16,6 +16,11 @@
 %% reached); see `transports/0' and `cases/2'. The Port transport is the
 %% same handler library run by a second driver, `bench_port', in
 %% `{transport, port}' OS processes; it is enabled only around its cases.
+%% The Python rows (issue 8) are python3 drivers of their own, each enabled
+%% only around its cases: the seed article's CustomHook unchanged (the PyPI
+%% SDK from _build/pyvenv), a minimal handler without the SDK's decorators
+%% (bench/python/bench_minimal.py), and the CustomHook on the Port
+%% transport.
 -module(exhook_bench).
 
 -include("../erlang/include/emqx_extension_hook.hrl").
@@ -71,6 +76,15 @@ transports() ->
        label => <<"Port">>},
      #{id => erlang,    kind => floor,
        label => <<"pure Erlang floor">>},
+     %% python3 drivers (the pool mode; Python never runs inline), each
+     %% enabled around its own cases: `?PORT_PROCESSES' workers, or OS
+     %% processes on the Port transport.
+     #{id => py_custom, kind => python, driver => bench_py_custom, python => custom_hook,
+       label => <<"Python CustomHook">>},
+     #{id => py_minimal, kind => python, driver => bench_py_minimal, python => minimal,
+       label => <<"Python minimal">>},
+     #{id => py_port, kind => python, driver => bench_py_port, python => custom_hook, port => true,
+       label => <<"Python CustomHook, Port">>},
      #{id => empty_nif, kind => floor,
        label => <<"empty NIF floor">>}].
 
@@ -87,8 +101,12 @@ cases(_Profile, Vm) ->
     Connected = [{connected, T, [b2b, sparse]} || T <- [cast, port, erlang]],
     Publish = [{P, T, [b2b]} || P <- [publish_64, publish_4k, publish_1m],
                                 T <- [inline, pool, port, erlang]],
+    %% Python: authenticate from each; the notification in the VM (what
+    %% it costs the caller, and the rate through the interpreter).
+    Python = [{auth, T, [b2b]} || T <- [py_custom, py_minimal, py_port]]
+        ++ [{connected, T, [b2b]} || T <- [py_custom, py_minimal]],
     case Vm of
-        default -> Auth ++ Acl ++ Connected ++ Publish;
+        default -> Auth ++ Acl ++ Connected ++ Publish ++ Python;
         %% Busy-waiting off changes the hand-offs (dirty schedulers,
         %% worker threads, wake-ups); authenticate and client.connected
         %% show every kind of hand-off.
@@ -146,12 +164,13 @@ cid(I) -> <<"bench-client-", (integer_to_binary(I))/binary>>.
 %% Entry points
 %%====================================================================
 
-%% @doc `erl -run exhook_bench main Profile Vm OutFile HandlerLib EmptyNifLib Samples'.
+%% @doc `erl -run exhook_bench main Profile Vm OutFile HandlerLib EmptyNifLib Samples Root'
+%% (Root: the repository, where the Python handlers and _build/pyvenv are).
 -spec main([string()]) -> no_return().
-main([Profile, Vm, Out, Handler, EmptyNif, Samples]) ->
+main([Profile, Vm, Out, Handler, EmptyNif, Samples, Root]) ->
     Code = try
                run(#{profile => list_to_atom(Profile), vm => list_to_atom(Vm), out => Out,
-                     handler => Handler, empty_nif => EmptyNif, samples => Samples}),
+                     handler => Handler, empty_nif => EmptyNif, samples => Samples, root => Root}),
                0
            catch Class:Reason:Stack ->
                    io:format(standard_error, "bench failed: ~p:~p~n~p~n", [Class, Reason, Stack]),
@@ -172,7 +191,8 @@ run(#{profile := ProfileName, vm := Vm, out := Out} = Opts) ->
     Hooks = hooks(maps:from_list(SampleList)),
     ok = start_plugin(maps:get(handler, Opts)),
     Cases = cases(ProfileName, Vm),
-    Ctx = #{profile => Profile, hooks => Hooks, handler => maps:get(handler, Opts), vm => Vm},
+    Ctx = #{profile => Profile, hooks => Hooks, handler => maps:get(handler, Opts), vm => Vm,
+            root => maps:get(root, Opts)},
     check_cases(Ctx, Cases),
     Reps = [run_rep(Ctx, Cases, Rep) || Rep <- lists:seq(1, maps:get(reps, Profile))],
     Rows = aggregate(Vm, lists:append(Reps), Cases, Hooks),
@@ -293,7 +313,47 @@ callback(#{kind := nif}, #{point := Point}, Callbacks) ->
 callback(#{kind := floor, id := Id}, #{floor := Floors}, _Callbacks) ->
     maps:get(Id, Floors);
 callback(#{kind := port} = T, Hook, _Callbacks) ->
-    port_callbacks(T, Hook).
+    port_callbacks(T, Hook);
+callback(#{kind := python, driver := Driver}, #{point := Point}, _Callbacks) ->
+    {ok, Callbacks} = emqx_extension_hook:callbacks(Driver),
+    case lists:keyfind(Point, 1, Callbacks) of
+        {Point, {_M, _F, _X} = MFA} -> MFA;
+        false -> error({python_driver_lacks_hook, Driver, Point})
+    end.
+
+%% A python3 driver: `?PORT_PROCESSES' pool workers (or OS processes on
+%% the Port transport), as the Rust rows have.
+python_driver_opts(Root, #{python := Handler} = T) ->
+    {Path, Module} = case Handler of
+                         custom_hook -> {"native/python/tests/fixtures/custom_hook", "hooks"};
+                         minimal -> {"bench/python", "bench_minimal"}
+                     end,
+    [{kind, python3}, {path, filename:join(Root, Path)}, {init_module, Module},
+     {venv, filename:join(Root, "_build/pyvenv")}, {pool_size, ?PORT_PROCESSES},
+     {call_timeout, 5000}, {queue_capacity, 65536}]
+        ++ [{transport, port} || maps:get(port, T, false)].
+
+%% Enables python3 driver `T' next to the others; on the Port transport its
+%% OS processes' CPU is added to what is measured until `disable_python/1'.
+enable_python(Root, #{driver := Driver} = T) ->
+    ok = set_driver_env(Driver, python_driver_opts(Root, T)),
+    ok = emqx_extension_hook:enable(Driver),
+    case maps:get(port, T, false) of
+        true ->
+            {ok, #exhook_driver{transport = {port, Port}}} = emqx_extension_hook_drivers:lookup(Driver),
+            put({?MODULE, extra_cpu_pids}, emqx_extension_hook_port:os_pids(Port)),
+            ok;
+        false ->
+            ok
+    end.
+
+disable_python(#{driver := Driver}) ->
+    ok = tally_counters(Driver),
+    erase({?MODULE, extra_cpu_pids}),
+    ok = emqx_extension_hook:disable(Driver).
+
+python_transports(Cases) ->
+    lists:usort([T || {_, T, _} <- Cases, kind(T) =:= python]).
 
 %% The broker callback the port driver registered for `Hook''s point
 %% (the driver is enabled around the port cases by `enable_port/1').
@@ -315,7 +375,7 @@ port_callbacks(_Transport, #{point := Point}) ->
 %% Each case's callback gives the broker the expected answer, and the
 %% floors give exactly what the plugin gives, before anything is timed;
 %% the port driver's probe answers with a count.
-check_cases(#{hooks := Hooks, handler := Handler}, Cases) ->
+check_cases(#{hooks := Hooks, handler := Handler, root := Root}, Cases) ->
     Modes = lists:usort([M || {_, T, _} <- Cases, #{kind := nif, mode := M} <- [transport(T)]]),
     lists:foreach(
       fun(Mode) ->
@@ -332,6 +392,11 @@ check_cases(#{hooks := Hooks, handler := Handler}, Cases) ->
             true = lists:member(OsPid, get({?MODULE, extra_cpu_pids})),
             ok = disable_port()
     end,
+    [begin
+         ok = enable_python(Root, transport(PT)),
+         [check_case(H, T, maps:get(H, Hooks), #{}) || {H, T, _} <- Cases, T =:= PT],
+         ok = disable_python(transport(PT))
+     end || PT <- python_transports(Cases)],
     [check_case(H, T, maps:get(H, Hooks), #{}) || {H, T, _} <- Cases, kind(T) =:= floor],
     io:format("every callback answers as the broker expects (~b cases)~n", [length(Cases)]),
     ok.
@@ -354,7 +419,7 @@ in_group(_, _) -> false.
 
 %% One repetition of every case, grouped by driver mode (one enable each),
 %% then the port driver's cases (enabled around them), then the floors.
-run_rep(#{profile := Profile, handler := Handler} = Ctx, Cases, Rep) ->
+run_rep(#{profile := Profile, handler := Handler, root := Root} = Ctx, Cases, Rep) ->
     io:format("-- repetition ~b of ~b~n", [Rep, maps:get(reps, Profile)]),
     Modes = [inline, dirty_cpu, dirty_io, pool],
     NifRows = lists:append(
@@ -374,8 +439,17 @@ run_rep(#{profile := Profile, handler := Handler} = Ctx, Cases, Rep) ->
                        ok = disable_port(),
                        Rows
                end,
+    PythonRows = lists:append(
+                   [begin
+                        ok = enable_python(Root, transport(PT)),
+                        Group = [C || {_, T, _} = C <- Cases, T =:= PT],
+                        mode_warmup(Ctx, hd(Group), #{}),
+                        PyRows = lists:append([run_case(Ctx, C, #{}) || C <- Group]),
+                        ok = disable_python(transport(PT)),
+                        PyRows
+                    end || PT <- python_transports(Cases)]),
     Floors = [C || {_, T, _} = C <- Cases, kind(T) =:= floor],
-    NifRows ++ PortRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Floors]).
+    NifRows ++ PortRows ++ PythonRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Floors]).
 
 mode_warmup(#{profile := #{mode_warmup_ms := Ms}, hooks := Hooks}, {H, T, _}, CBs) ->
     Hook = maps:get(H, Hooks),
@@ -408,8 +482,22 @@ run_case(#{profile := P, hooks := Hooks}, {HookId, TId, Variants}, CBs) ->
 
 measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := nif}, N) ->
     #{warmup_ms := W, notify_events := Events, stride := S} = P,
-    _ = notify_burst(M, F, X, Hook, N, max(N, Events * W div 1000), S),
-    notify_burst(M, F, X, Hook, N, Events, S);
+    _ = notify_burst(?DRIVER, M, F, X, Hook, N, max(N, Events * W div 1000), S),
+    notify_burst(?DRIVER, M, F, X, Hook, N, Events, S);
+%% Python notifications: a fifth of the events (the interpreter handles
+%% them an order of magnitude slower than Rust, and the bench must stay
+%% within its time).
+measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := python, driver := D}, N) ->
+    #{warmup_ms := W, notify_events := Events0, stride := S} = P,
+    Events = Events0 div 5,
+    _ = notify_burst(D, M, F, X, Hook, N, max(N, Events * W div 1000), S),
+    notify_burst(D, M, F, X, Hook, N, Events, S);
+%% Python fold hooks: every answer is checked (the failure policy would
+%% answer otherwise), only the handler's answers counted and timed.
+measure_case(P, b2b, M, F, X, #{expect := E} = Hook, #{kind := python}, N) ->
+    #{warmup_ms := W, b2b_ms := D, stride := S} = P,
+    _ = measure(b2b, M, F, X, Hook, N, W, S, {expect, E}),
+    measure(b2b, M, F, X, Hook, N, D, S, {expect, E});
 measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := port}, N) ->
     #{warmup_ms := W, notify_events := Events, stride := S} = P,
     _ = port_notify_burst(M, F, X, Hook, N, max(N, Events * W div 1000), S),
@@ -441,7 +529,7 @@ measure_case(P, sparse, M, F, X, Hook, T, N) ->
     case {Hook, T} of
         {#{kind := notify}, #{kind := nif}} ->
             %% Let the workers finish before the next case is timed.
-            _ = wait_handled(maps:get(point, Hook), 0, 10000),
+            _ = wait_handled(?DRIVER, maps:get(point, Hook), 0, 10000),
             Row;
         _ -> Row
     end.
@@ -474,8 +562,8 @@ progress(HookId, TId, V, N, #{calls_per_s := R, p50_us := P50, p99_us := P99, cp
            end
         ++ case Row of
                #{refused := Ref} when Ref > 0 -> io_lib:format("  refused ~b (busy ~b, failed ~b, timed out ~b)",
-                                                               [Ref, maps:get(busy, Row), maps:get(failed, Row),
-                                                                maps:get(timed_out, Row)]);
+                                                               [Ref, maps:get(busy, Row, 0), maps:get(failed, Row, 0),
+                                                                maps:get(timed_out, Row, 0)]);
                _ -> ""
            end,
     io:format("  ~-11s ~-9s ~-6s ~2b procs: ~9s calls/s  p50 ~8.2f  p99 ~8.2f us  cpu ~7.2f us/call~s~n",
@@ -522,15 +610,16 @@ measure(Variant, M, F, X, #{args := ArgsFun}, N, Ms, Stride, Check) ->
         {expect, _} -> Row#{refused => Refused}
     end.
 
-%% client.connected through the driver: N processes cast Events in all as
-%% fast as they can; then wait until the driver's counters show every
-%% event handled (or dropped). The caller's rate and latency, the
-%% sustained rate through the handler, CPU per event over the whole time.
-notify_burst(M, F, X, #{point := Point, args := ArgsFun}, N, Events, Stride) ->
+%% client.connected through driver `Driver' (NIF transport): N processes
+%% cast Events in all as fast as they can; then wait until the driver's
+%% counters show every event handled (or dropped). The caller's rate and
+%% latency, the sustained rate through the handler, CPU per event over the
+%% whole time.
+notify_burst(Driver, M, F, X, #{point := Point, args := ArgsFun}, N, Events, Stride) ->
     H = counters:new(?NBUCKETS, [write_concurrency]),
     Parent = self(),
     Quota = max(1, Events div N),
-    Before = hook_stats(Point),
+    Before = hook_stats(Driver, Point),
     Pids = [spawn_opt(fun() -> caller(Parent, M, F, ArgsFun(I) ++ X, H, {count, Quota}, Stride, Quota, none) end,
                       [link, {min_heap_size, 2048}])
             || I <- lists:seq(1, N)],
@@ -540,7 +629,7 @@ notify_burst(M, F, X, #{point := Point, args := ArgsFun}, N, Events, Stride) ->
     [Pid ! {go, 0} || Pid <- Pids],
     Calls = lists:sum([receive {done, Pid, C, _} -> C end || Pid <- Pids]),
     T1 = erlang:monotonic_time(nanosecond),
-    After = wait_handled(Point, Calls + settled(Before), 60000),
+    After = wait_handled(Driver, Point, Calls + settled(Before), 60000),
     T2 = erlang:monotonic_time(nanosecond),
     Cpu1 = cpu_us(),
     Succeeded = maps:get(succeeded, After) - maps:get(succeeded, Before),
@@ -640,14 +729,14 @@ max_by_process(Counts) ->
 
 settled(#{succeeded := S, dropped := D, failed := F}) -> S + D + F.
 
-%% Polls the driver's counters until `Target' events of `Point' are
+%% Polls driver `Driver''s counters until `Target' events of `Point' are
 %% settled (0: until nothing is queued); the counters then.
-wait_handled(Point, Target, TimeoutMs) ->
+wait_handled(Driver, Point, Target, TimeoutMs) ->
     Until = erlang:monotonic_time(millisecond) + TimeoutMs,
-    wait_handled_(Point, Target, Until).
+    wait_handled_(Driver, Point, Target, Until).
 
-wait_handled_(Point, Target, Until) ->
-    Stats = hook_stats(Point),
+wait_handled_(Driver, Point, Target, Until) ->
+    Stats = hook_stats(Driver, Point),
     Done = case Target of
                0 -> maps:get(queued, Stats) =:= 0 andalso settled(Stats) >= maps:get(calls, Stats);
                _ -> settled(Stats) >= Target
@@ -656,11 +745,12 @@ wait_handled_(Point, Target, Until) ->
         true -> Stats;
         false ->
             receive after 1 -> ok end,
-            wait_handled_(Point, Target, Until)
+            wait_handled_(Driver, Point, Target, Until)
     end.
 
-hook_stats(Point) ->
-    [Hooks] = [Hs || #{name := <<"bench">>, hooks := Hs} <- emqx_extension_hook:stats()],
+hook_stats(Driver, Point) ->
+    Name = atom_to_binary(Driver),
+    [Hooks] = [Hs || #{name := N, hooks := Hs} <- emqx_extension_hook:stats(), N =:= Name],
     proplists:get_value(Point, Hooks).
 
 caller(Parent, M, F, A, H, Variant, Stride, Quota, Check) ->
@@ -943,6 +1033,7 @@ facts(Vm, Profile) ->
       otp_release => erlang:system_info(otp_release),
       erts_version => erlang:system_info(version),
       rustc => Cmd("rustc --version"),
+      python => Cmd("/usr/bin/python3 --version"),
       cpu_model => Model,
       kernel => Cmd("uname -sr"),
       clk_tck => clk_tck(),

@@ -39,14 +39,16 @@ if ! nm -D --defined-only "$EMPTY_NIF" | grep -qw nif_init; then
   echo "$EMPTY_NIF has no nif_init symbol; rebuilding it as the primary package" >&2
   RUSTLER_PRIMARY_NIF_INIT=1 cargo build --release -p emqx-bench-empty-nif
 fi
+# The Python rows' virtual environment with the PyPI SDK (idempotent).
+scripts/python-venv.sh
 mkdir -p "$EBIN" bench/results
 erlc -o "$EBIN" bench/*.erl
 
 ERL=(erl -noshell -pa "$EBIN" -pa "$APP_EBIN")
 "${ERL[@]}" -run exhook_bench main "$PROFILE" default \
-  "$BUILD/$PROFILE-default.eterm" "$HANDLER" "$EMPTY_NIF" "$SAMPLES"
+  "$BUILD/$PROFILE-default.eterm" "$HANDLER" "$EMPTY_NIF" "$SAMPLES" "$ROOT"
 "${ERL[@]}" +sbwt none +sbwtdcpu none +sbwtdio none -run exhook_bench main "$PROFILE" sbwt_none \
-  "$BUILD/$PROFILE-sbwt_none.eterm" "$HANDLER" "$EMPTY_NIF" "$SAMPLES"
+  "$BUILD/$PROFILE-sbwt_none.eterm" "$HANDLER" "$EMPTY_NIF" "$SAMPLES" "$ROOT"
 
 ELAPSED=$(( $(date +%s) - START ))
 "${ERL[@]}" -run exhook_bench_report main "$OUT" "$COMMAND" "$ELAPSED" \

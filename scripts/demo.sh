@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: builds everything (done by `make demo` before this), then
 # either installs the plugin into the EMQX 4.4 at $EMQX_HOME, or runs an
-# Erlang node with the plugin and example handler (a) and replays a client
-# session through it, printing each hook and decision.
+# Erlang node with the plugin and replays a client session through the
+# example handler (a) and through the article's Python hooks.py, printing
+# each hook and the two decisions side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,5 +29,12 @@ demo_ebin="$root/_build/demo/ebin"
 mkdir -p "$demo_ebin"
 erlc -o "$demo_ebin" tests/emqx.erl tests/emqx_hooks.erl tests/emqx_ctl.erl tests/emqx_metrics.erl \
   tests/exhook_broker.erl tests/emqx_plugins.erl tests/exhook_samples.erl scripts/exhook_demo.erl
+# The article's layout, under _build/demo as the release root: its hooks.py
+# (the PyPI SDK's example, unchanged) in data/extension/, the SDK installed
+# into a virtual environment (_build/pyvenv, by scripts/python-venv.sh).
+scripts/python-venv.sh
+mkdir -p _build/demo/data/extension
+cp native/python/tests/fixtures/custom_hook/hooks.py _build/demo/data/extension/hooks.py
+cd _build/demo
 exec erl -noshell -pa "$root/_build/default/lib/emqx_extension_hook/ebin" -pa "$demo_ebin" \
-  -kernel logger_level warning -run exhook_demo main "$lib"
+  -kernel logger_level warning -run exhook_demo main "$lib" "$root/_build/pyvenv"
