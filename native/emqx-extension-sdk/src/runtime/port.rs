@@ -11,14 +11,22 @@
 //! | `{cast, HookIndex, ArgsTuple, TimeoutMs}` | none; `{dropped, HookIndex}` if the queue was full |
 //! | `deinit` | `deinit_ok`, then the process exits |
 //!
-//! Calls run on the same worker pool as in the NIF transport, keyed by
-//! clientid, so one client's events keep their order. The process keeps
+//! `Opts` sizes the process's worker pool: `#{pool_size, pool_max,
+//! queue_capacity, spin_us}`, each optional. A call the pool refuses is
+//! answered at once: `{error, queue_full}`, `{error, saturated}` (every
+//! worker stalled in a long call, and as many as `pool_max`), or
+//! `{error, not_loaded}` (stopping).
+//!
+//! Calls run on the same worker pool as in the NIF transport: one lane per
+//! clientid, so one client's events keep their order while any free worker
+//! serves the other clients, and a slow call holds up only its own
+//! client. On `deinit` the calls queued are handled first. The process keeps
 //! the protocol's file descriptors to itself and points its stdout at
 //! stderr, so a handler's `println!` ends up in the broker's log instead
 //! of corrupting the protocol.
 
-use super::dispatch::{client_term, dispatch};
-use super::pool::{Pool, PoolConfig, Work};
+use super::dispatch::{client_bytes, client_term, dispatch};
+use super::pool::{JobKind, Pool, PoolConfig, PoolOption, Rejected, Stop, Work};
 use super::{error_reply, guarded, mode_key, CallError, Factory};
 use crate::decode;
 use crate::hook::{Context, Hook, HookSpec};
@@ -26,7 +34,6 @@ use crate::value::{Build, EtfBuild, Key, Value};
 use crate::{Config, Handler, InitError};
 use eetf::Term;
 use std::fs::File;
-use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Read, Write};
 use std::os::fd::FromRawFd;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,7 +66,7 @@ pub fn serve(factory: Factory) -> i32 {
             }
         };
         if (&request).is(Key::deinit) {
-            pool.stop();
+            pool.stop(Stop::Finish);
             let _ = guarded(|| core.handler.deinit());
             core.send(&EtfBuild.atom(Key::deinit_ok));
             return 0;
@@ -68,8 +75,8 @@ pub fn serve(factory: Factory) -> i32 {
             eprintln!("emqx_exhook_port {}: {e}", core.name);
         }
     }
-    // The VM went away or closed the port: stop as if disabled.
-    pool.stop();
+    // The VM went away or closed the port: nobody is left to answer.
+    pool.stop(Stop::Drain);
     let _ = guarded(|| core.handler.deinit());
     0
 }
@@ -143,39 +150,41 @@ impl PortCore {
             (Some(tag), Some(id), Some(hook), Some(args), Some(timeout))
                 if (&tag).is(Key::call) =>
             {
-                ("call", job(hook, args, timeout, Some(id))?)
+                (JobKind::Call, job(hook, args, timeout, Some(id))?)
             }
             (Some(tag), Some(hook), Some(args), Some(timeout), None) if (&tag).is(Key::cast) => {
-                ("cast", job(hook, args, timeout, None)?)
+                (JobKind::Notify, job(hook, args, timeout, None)?)
             }
             _ => return Err("unknown request".into()),
         };
         if !self.hooks.contains(job.hook) {
+            let what = if kind == JobKind::Call {
+                "call"
+            } else {
+                "cast"
+            };
             return Err(format!(
-                "{kind} for {}, which the handler does not implement",
+                "{what} for {}, which the handler does not implement",
                 job.hook.name()
             ));
         }
-        let shard = shard_of(job.hook, &job.args);
-        match pool.submit(shard, job) {
-            Ok(()) => Ok(()),
-            // The Erlang side bounds what is in flight; a full queue here
-            // answers at once so the caller is not left waiting.
-            Err(rejected) => {
-                let job = match rejected {
-                    super::pool::Rejected::Full(j) | super::pool::Rejected::Closed(j) => j,
-                };
-                match job.reply_to {
-                    Some(id) => self.reply(id, error_reply(&EtfBuild, Key::queue_full, None)),
-                    // The plugin counts the cast as dropped.
-                    None => self.send(&EtfBuild.tuple(&[
-                        EtfBuild.atom(Key::dropped),
-                        EtfBuild.int(i64::from(job.hook.index())),
-                    ])),
-                }
-                Ok(())
-            }
+        let lane = pool.lane(client_bytes(job.hook, &job.args));
+        // A refused call is answered at once so the caller is not left waiting.
+        let (job, tag) = match pool.submit(lane, job, kind) {
+            Ok(()) => return Ok(()),
+            Err(Rejected::Full(j)) => (j, Key::queue_full),
+            Err(Rejected::Saturated(j)) => (j, Key::saturated),
+            Err(Rejected::Closed(j)) => (j, Key::not_loaded),
+        };
+        match job.reply_to {
+            Some(id) => self.reply(id, error_reply(&EtfBuild, tag, None)),
+            // The plugin counts the cast as dropped.
+            None => self.send(&EtfBuild.tuple(&[
+                EtfBuild.atom(Key::dropped),
+                EtfBuild.int(i64::from(job.hook.index())),
+            ])),
         }
+        Ok(())
     }
 
     fn reply(&self, id: Term, result: Term) {
@@ -196,14 +205,6 @@ fn job(hook: Term, args: Term, timeout: Term, reply_to: Option<Term>) -> Result<
         reply_to,
         deadline: Instant::now() + Duration::from_millis(timeout),
     })
-}
-
-fn shard_of(hook: Hook, args: &Term) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    client_term(hook, args)
-        .and_then(decode::text)
-        .hash(&mut hasher);
-    hasher.finish()
 }
 
 fn send_frame(output: &Mutex<File>, term: &Term) {
@@ -352,22 +353,16 @@ fn init_request(request: &Term) -> Option<InitRequest> {
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    let get = |key: &str, default: usize| {
-        let mut found = default;
+    let config = PoolConfig::from_options(|option: PoolOption| {
+        let mut found = None;
         opts.for_each_entry(|k, v| {
-            if k.atom_text().as_deref() == Some(key) {
-                if let Some(n) = v.int().and_then(|n| usize::try_from(n).ok()) {
-                    found = n;
-                }
+            if k.atom_text().as_deref() == Some(option.name()) {
+                found = v.int().and_then(|n| u64::try_from(n).ok());
             }
         });
-        found
-    };
-    let config = PoolConfig {
-        workers: get("pool_size", 8).max(1),
-        capacity: get("queue_capacity", 1024).max(1),
-        spin: Duration::from_micros(get("spin_us", 50) as u64),
-    };
+        Ok::<_, std::convert::Infallible>(found)
+    })
+    .unwrap_or_else(|never| match never {});
     Some(InitRequest {
         name,
         settings,

@@ -24,6 +24,7 @@ pub(crate) enum Kind {
     Timeout,
     Overran,
     QueueFull,
+    Saturated,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::Overran => "overran",
             Kind::QueueFull => "queue_full",
+            Kind::Saturated => "saturated",
         }
     }
 }
