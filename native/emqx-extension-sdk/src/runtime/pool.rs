@@ -48,6 +48,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+mod handoff_bench;
+
 /// Why a job was not queued; the job comes back to the caller.
 #[derive(Debug)]
 pub(crate) enum Rejected<J> {
