@@ -8,6 +8,7 @@
 %%                    {call_timeout, 5000},
 %%                    {transport, nif},
 %%                    {pool_size, 8},
+%%                    {pool_max, 64},
 %%                    {queue_capacity, 1024},
 %%                    {failed_action, deny},
 %%                    {mode, pool},
@@ -20,6 +21,8 @@
 -define(APP, emqx_extension_hook).
 -define(DEFAULT_CALL_TIMEOUT, 5000).
 -define(DEFAULT_POOL_SIZE, 8).
+%% Workers a driver may add while calls block; see the schema.
+-define(DEFAULT_POOL_MAX, 64).
 -define(DEFAULT_QUEUE_CAPACITY, 1024).
 -define(MODES, [inline, dirty_cpu, dirty_io, pool]).
 %% As the original's successor (emqx_exhook, `request_failed_action`):
@@ -29,7 +32,7 @@
 -type mode() :: inline | dirty_cpu | dirty_io | pool.
 -type opts() :: #{path := string(), init_module := module(), transport := nif | port,
                   call_timeout := pos_integer(), pool_size := pos_integer(),
-                  queue_capacity := pos_integer(),
+                  pool_max := pos_integer(), queue_capacity := pos_integer(),
                   failed_action := ignore | deny, priority := integer(),
                   %% Config overrides of the handler's modes: for every fold
                   %% hook, and by hook point.
@@ -69,6 +72,7 @@ parse(Raw, Pos) when is_list(Raw) ->
                  transport => transport(Raw),
                  call_timeout => positive(call_timeout, Raw, ?DEFAULT_CALL_TIMEOUT),
                  pool_size => positive(pool_size, Raw, ?DEFAULT_POOL_SIZE),
+                 pool_max => positive(pool_max, Raw, ?DEFAULT_POOL_MAX),
                  queue_capacity => positive(queue_capacity, Raw, ?DEFAULT_QUEUE_CAPACITY),
                  failed_action => failed_action(Raw),
                  mode => mode(mode, proplists:get_value(mode, Raw)),

@@ -163,6 +163,7 @@ declared_hooks(Declared) ->
 
 init_handler(Name, Module, Settings, #{call_timeout := T, failed_action := FA} = Opts) ->
     NifOpts = #{pool_size => maps:get(pool_size, Opts),
+                pool_max => maps:get(pool_max, Opts),
                 queue_capacity => maps:get(queue_capacity, Opts),
                 reporter => whereis(emqx_extension_hook_reporter)},
     case Module:driver_init(Name, Settings, NifOpts) of

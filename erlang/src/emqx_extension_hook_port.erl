@@ -48,12 +48,15 @@ start(Name, Path, #{pool_size := Size, call_timeout := T, settings := Settings} 
         {ok, Exe, Args} ->
             Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
             Counters = counters:new(?RESTARTS, [write_concurrency]),
-            %% One worker thread a process: `pool_size' processes give the
+            %% One warm worker a process: `pool_size' processes give the
             %% driver `pool_size' handlers at work, as the NIF transport's
-            %% `pool_size' threads do; more threads a process would only
-            %% contend for the same cores.
-            Init = {init, Name, Settings, #{pool_size => 1,
-                                            queue_capacity => maps:get(queue_capacity, Opts)}},
+            %% `pool_size' threads do. Each process adds workers while its
+            %% calls block; the driver's `pool_max' and `queue_capacity'
+            %% are shared out among the processes.
+            Init = {init, Name, Settings,
+                    #{pool_size => 1,
+                      pool_max => share(maps:get(pool_max, Opts), Size),
+                      queue_capacity => share(maps:get(queue_capacity, Opts), Size)}},
             Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
                                init => Init, init_timeout => max(T, 10000), counters => Counters}
                    end,
@@ -62,6 +65,8 @@ start(Name, Path, #{pool_size := Size, call_timeout := T, settings := Settings} 
         {error, _} = E ->
             E
     end.
+
+share(Total, Parts) -> max(1, (Total + Parts - 1) div Parts).
 
 start_all(Transport, [], Declared) ->
     {ok, Transport, Declared};
