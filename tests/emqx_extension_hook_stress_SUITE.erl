@@ -139,7 +139,10 @@ one_panic_in_a_hundred_gets_the_policy(Config) ->
 
 queue_overflow_drops_and_refuses_at_once(Config) ->
     Capacity = 16,
-    {Rec, _} = exhook_test_plugin:recorder(Config, [{pool_size, 1}, {queue_capacity, Capacity},
+    %% One worker and no more: a stalled worker is not replaced, so the
+    %% queue fills behind it.
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{pool_size, 1}, {pool_max, 1},
+                                                    {queue_capacity, Capacity},
                                                     {failed_action, deny}]),
     exhook_test_plugin:start([Rec]),
     [_, ConnInfo] = exhook_samples:args('client.connected'),
