@@ -21,13 +21,15 @@
 //! refused at once ([`Rejected::Full`]): the caller never blocks.
 //!
 //! **Wake-ups.** A worker with nothing to do spins for [`PoolConfig::spin`]
-//! before it parks, if no other worker is spinning: the spinner takes the
-//! next job without a wake-up, and one spinner serves any number of
-//! callers. A job that finds no spinner wakes the most recently parked
-//! worker (the caller pays one futex wake), unless enough workers are at
-//! work already; a worker that takes a job while more lanes are ready
-//! wakes the next one. A manager thread watches the pool while lanes wait
-//! for a worker (it detects stalls, starts and retires workers) and sleeps
+//! (yielding the core now and then) before it parks, if no other worker
+//! is spinning: the spinner takes the next job without a wake-up, which
+//! is what calls back to back need. A lane that becomes ready wakes the
+//! most recently parked worker (the caller pays one futex wake) only if
+//! more lanes are ready than the spinner and the workers already woken
+//! will take, and fewer than `workers` unstalled workers are at work; a
+//! worker that takes a job while more lanes wait wakes the next one the
+//! same way. A manager thread watches the pool while lanes wait for a
+//! worker (it detects stalls, starts and retires workers) and sleeps
 //! otherwise; an idle pool uses no CPU.
 //!
 //! **Threads and the VM.** A thread-local destructor registered on a VM
@@ -301,15 +303,22 @@ impl<J> State<J> {
         self.running - self.stalled + self.waking
     }
 
+    /// Workers that will take a ready lane without being woken: the
+    /// spinner, and those woken or started already.
+    fn coming(&self) -> usize {
+        usize::from(self.spinning) + self.waking
+    }
+
     /// Every worker the pool may have is stalled.
     fn saturated(&self, config: &PoolConfig) -> bool {
         self.workers >= config.max_workers && self.stalled >= self.workers
     }
 
-    /// Someone to take the waiting lanes: the spinner will; else a parked
-    /// worker, if not enough are at work; else the manager watches.
+    /// Someone to take the waiting lanes: the spinner and the workers
+    /// woken already take one each; for more, a parked worker, if not
+    /// enough are at work; else the manager watches.
     fn nudge(&mut self, config: &PoolConfig) -> Nudge {
-        if self.ready.is_empty() || self.spinning {
+        if self.ready.len() <= self.coming() {
             return Nudge::None;
         }
         if self.at_work() < config.workers {
@@ -798,10 +807,7 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
             if state.watching {
                 self.mark_stalls(&mut state, now, &config);
                 // Workers in place of the stalled ones, for the waiting lanes.
-                while state.waking < state.ready.len()
-                    && !state.spinning
-                    && state.at_work() < config.workers
-                {
+                while state.coming() < state.ready.len() && state.at_work() < config.workers {
                     if let Some(slot) = state.idle.pop() {
                         wake.push(slot);
                     } else if state.workers < config.max_workers && state.stop != Some(Stop::Drain)
