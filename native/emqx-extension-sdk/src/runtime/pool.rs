@@ -188,8 +188,10 @@ fn tick(config: &PoolConfig) -> Duration {
 const LINGER_TICKS: u32 = 20;
 
 /// Spare lane queues kept for reuse, so that a lane that comes and goes
-/// with each job does not allocate each time.
+/// with each job does not allocate each time; a queue that grew longer
+/// than `SPARE_LEN` is freed instead.
 const SPARE_LANES: usize = 64;
+const SPARE_LEN: usize = 16;
 
 /// What a worker was woken for.
 const WOKEN_NOT: u8 = 0;
@@ -365,7 +367,7 @@ impl<J> State<J> {
             lane.running = false;
             if lane.jobs.is_empty() {
                 if let Some(lane) = self.lanes.remove(&key) {
-                    if self.spare.len() < SPARE_LANES {
+                    if self.spare.len() < SPARE_LANES && lane.jobs.capacity() <= SPARE_LEN {
                         self.spare.push(lane.jobs);
                     }
                 }
@@ -550,8 +552,9 @@ impl<J: Send + 'static> Pool<J> {
 impl<J> Pool<J> {
     /// Refuses new jobs; the jobs queued are run ([`Stop::Finish`]) or
     /// drained ([`Stop::Drain`]) by the workers, which then exit. Returns
-    /// once every thread is gone, which waits for running jobs. A second
-    /// call waits the same way; `Drain` after `Finish` drains what is left.
+    /// once every thread is gone, which waits for running jobs. A call
+    /// while another is under way returns when that one does; `Drain`
+    /// then drains what `Finish` has not run yet.
     pub(crate) fn stop(&self, how: Stop) {
         let shared = &*self.shared;
         let mut state = shared.lock();
@@ -564,12 +567,9 @@ impl<J> Pool<J> {
             slot.wake(WOKEN_CHECK);
         }
         shared.manager.notify_one();
-        let manager = self
-            .manager
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(manager) = manager {
+        // Held while joining, so that a concurrent call waits too.
+        let mut manager = self.manager.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(manager) = manager.take() {
             manager.join();
         }
     }
