@@ -42,6 +42,7 @@
 //! leaves per-thread data on the spawning thread, which is then the
 //! manager's, gone before the library may be unloaded).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -525,11 +526,14 @@ impl<J: Send + 'static> Pool<J> {
             return Err(Rejected::Saturated(job));
         }
         state.queued += 1;
-        let spare = state.spare.pop();
-        let entry = state.lanes.entry(lane).or_insert_with(|| Lane {
-            jobs: spare.unwrap_or_default(),
-            running: false,
-        });
+        let st = &mut *state;
+        let entry = match st.lanes.entry(lane) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Lane {
+                jobs: st.spare.pop().unwrap_or_default(),
+                running: false,
+            }),
+        };
         entry.jobs.push_back(job);
         if entry.running || entry.jobs.len() > 1 {
             // Already ready, or its worker takes the job next.
