@@ -6,9 +6,9 @@
 //! ```
 //!
 //! - sparse: one job per millisecond from one thread, which waits for the
-//!   job's end either spinning for up to 50 µs before it sleeps (as a VM
-//!   scheduler that busy-waits) or asleep on a condition variable at once
-//!   (as one with `+sbwt none`);
+//!   job's end either spinning for up to 50 µs (yielding now and then)
+//!   before it sleeps, as a VM scheduler that busy-waits, or asleep on a
+//!   condition variable at once, as one with `+sbwt none`;
 //! - back to back: the same, the next job submitted as soon as one ends;
 //! - bursts: two threads (two schedulers), each submitting 32 jobs of 32
 //!   keys every millisecond and waiting for them: 64 sparse callers;
@@ -65,11 +65,18 @@ fn wait_for(done: &Done, target: u64, wait: Wait) {
     match wait {
         Wait::Spin => {
             let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
             while done.count.load(Ordering::Acquire) < target {
                 if Instant::now() > until {
                     return wait_for(done, target, Wait::Sleep);
                 }
-                std::hint::spin_loop();
+                spins += 1;
+                if spins.is_multiple_of(64) {
+                    // As a VM scheduler that busy-waits gives way now and then.
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
             }
         }
         Wait::Sleep => {
