@@ -28,9 +28,12 @@
 //! more lanes are ready than the spinner and the workers already woken
 //! will take, and fewer than `workers` unstalled workers are at work; a
 //! worker that takes a job while more lanes wait wakes the next one the
-//! same way. A manager thread watches the pool while lanes wait for a
-//! worker (it detects stalls, starts and retires workers) and sleeps
-//! otherwise; an idle pool uses no CPU.
+//! same way. A manager thread starts and retires workers and tells
+//! stalled workers (its look at /proc tells a blocked thread from one
+//! that computes or waits for a CPU); while lanes wait it looks every
+//! `10 * stall`, and at once when a job queued behind busy workers finds
+//! one running past `stall`. Otherwise it sleeps: an idle pool uses no
+//! CPU.
 //!
 //! **Threads and the VM.** A thread-local destructor registered on a VM
 //! scheduler thread pins this library in memory after the VM unloads it
@@ -179,14 +182,22 @@ const STACK_SIZE: usize = 8 << 20;
 /// The high bit marks a lane of its own (an event without a clientid).
 const UNORDERED: u64 = 1 << 63;
 
-/// The manager's ticks while it watches: stalls are seen within
-/// `stall` + this.
+/// How often the manager looks at the workers while lanes wait. A job that
+/// runs past `stall` while lanes wait is mostly seen sooner: the next job
+/// queued that finds no worker free looks at the running jobs' ages and
+/// calls the manager (see `State::suspect`). The look costs the manager
+/// two context switches, which under a steady backlog (every worker busy
+/// with short jobs, lanes waiting) is what the manager costs: ticking at
+/// `stall` cost a Port handler process a quarter of its throughput.
 fn tick(config: &PoolConfig) -> Duration {
-    (config.stall / 2).max(Duration::from_micros(100))
+    (config.stall * 10).max(Duration::from_millis(1))
 }
 
+/// How soon the manager looks again at a worker it found blocked.
+const RELOOK: Duration = Duration::from_micros(500);
+
 /// Ticks without a waiting lane before the manager stops watching.
-const LINGER_TICKS: u32 = 20;
+const LINGER_TICKS: u32 = 3;
 
 /// Spare lane queues kept for reuse, so that a lane that comes and goes
 /// with each job does not allocate each time; a queue that grew longer
@@ -207,6 +218,14 @@ struct Slot {
     woken: AtomicU8,
     /// The number of the job it runs, 0 when none (written under the lock).
     job: AtomicU64,
+    /// When that job started, in ns since the pool's epoch.
+    started: AtomicU64,
+    /// The job the manager has looked at past `stall`, found computing
+    /// (not blocked) or found blocked once and looks at again: nobody
+    /// needs to call the manager about it.
+    looked_at: AtomicU64,
+    /// The job the manager found blocked at its last look.
+    blocked: AtomicU64,
     /// Counted in `State::stalled` (written under the lock).
     stalled: AtomicBool,
     /// When it last parked, in ns since the pool's epoch (under the lock).
@@ -223,6 +242,9 @@ impl Slot {
             thread: OnceLock::new(),
             woken: AtomicU8::new(WOKEN_NOT),
             job: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            looked_at: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
             parked_at: AtomicU64::new(0),
             exited: AtomicBool::new(false),
@@ -294,6 +316,8 @@ struct State<J> {
     spinning: bool,
     /// Parked workers, the most recently parked last.
     idle: Vec<Arc<Slot>>,
+    /// Every worker started and not yet joined.
+    slots: Vec<Arc<Slot>>,
     /// The manager ticks (it was told lanes wait for a worker).
     watching: bool,
     stop: Option<Stop>,
@@ -301,9 +325,10 @@ struct State<J> {
 }
 
 impl<J> State<J> {
-    /// Workers at work that count: running and not stalled, or on their way.
+    /// Workers at work that count: running and not stalled, spinning, or
+    /// on their way.
     fn at_work(&self) -> usize {
-        self.running - self.stalled + self.waking
+        self.running - self.stalled + self.coming()
     }
 
     /// Workers that will take a ready lane without being woken: the
@@ -319,8 +344,9 @@ impl<J> State<J> {
 
     /// Someone to take the waiting lanes: the spinner and the workers
     /// woken already take one each; for more, a parked worker, if not
-    /// enough are at work; else the manager watches.
-    fn nudge(&mut self, config: &PoolConfig) -> Nudge {
+    /// enough are at work; else the manager, which watches while lanes
+    /// wait, and is called again when a running job looks stalled.
+    fn nudge(&mut self, config: &PoolConfig, now_ns: impl FnOnce() -> u64) -> Nudge {
         if self.ready.len() <= self.coming() {
             return Nudge::None;
         }
@@ -330,15 +356,31 @@ impl<J> State<J> {
                 return Nudge::Wake(slot);
             }
         }
-        if self.watching {
-            return Nudge::None;
+        if !self.watching {
+            self.watching = true;
+            return Nudge::Manager;
         }
-        self.watching = true;
-        Nudge::Manager
+        if self.suspect(now_ns(), config) {
+            return Nudge::Manager;
+        }
+        Nudge::None
     }
 
-    /// The next job of the first ready lane, now running on `slot`.
-    fn take(&mut self, slot: &Slot) -> Option<(u64, J)> {
+    /// Whether a running job has run past `stall` and the manager has not
+    /// looked at it yet (it may be blocked: another worker would help).
+    fn suspect(&self, now_ns: u64, config: &PoolConfig) -> bool {
+        let stall = u64::try_from(config.stall.as_nanos()).unwrap_or(u64::MAX);
+        self.slots.iter().any(|slot| {
+            let job = slot.job.load(Ordering::Relaxed);
+            job != 0
+                && !slot.stalled.load(Ordering::Relaxed)
+                && slot.looked_at.load(Ordering::Relaxed) != job
+                && now_ns.saturating_sub(slot.started.load(Ordering::Relaxed)) >= stall
+        })
+    }
+
+    /// The next job of the first ready lane, now running on `slot` since `now_ns`.
+    fn take(&mut self, slot: &Slot, now_ns: impl FnOnce() -> u64) -> Option<(u64, J)> {
         while let Some(key) = self.ready.pop_front() {
             let Some(lane) = self.lanes.get_mut(&key) else {
                 continue;
@@ -350,6 +392,7 @@ impl<J> State<J> {
             self.queued -= 1;
             self.running += 1;
             self.jobs_started += 1;
+            slot.started.store(now_ns(), Ordering::Relaxed);
             slot.job.store(self.jobs_started, Ordering::Relaxed);
             return Some((key, job));
         }
@@ -449,6 +492,7 @@ impl<J: Send + 'static> Pool<J> {
                 waking: 0,
                 spinning: false,
                 idle: Vec::new(),
+                slots: Vec::new(),
                 watching: false,
                 stop: None,
                 jobs_started: 0,
@@ -541,7 +585,7 @@ impl<J: Send + 'static> Pool<J> {
         }
         state.ready.push_back(lane);
         shared.publish_ready(&state);
-        let nudge = state.nudge(&shared.config);
+        let nudge = state.nudge(&shared.config, || shared.now_ns());
         drop(state);
         shared.act(nudge);
         Ok(())
@@ -613,9 +657,9 @@ fn worker_loop<J, W: Work<J> + ?Sized>(shared: &Shared<J>, slot: &Arc<Slot>, wor
     // Whether this worker has spun since it last had a job.
     let mut spun = false;
     loop {
-        if let Some((lane, job)) = state.take(slot) {
+        if let Some((lane, job)) = state.take(slot, || shared.now_ns()) {
             shared.publish_ready(&state);
-            let nudge = state.nudge(config);
+            let nudge = state.nudge(config, || shared.now_ns());
             let drain = state.stop == Some(Stop::Drain);
             drop(state);
             shared.act(nudge);
@@ -628,6 +672,8 @@ fn worker_loop<J, W: Work<J> + ?Sized>(shared: &Shared<J>, slot: &Arc<Slot>, wor
                     work.run(job)
                 }
             }));
+            // Done: waiting for the lock next is not a stall.
+            slot.job.store(0, Ordering::Relaxed);
             state = shared.lock();
             state.finish(lane, slot);
             shared.publish_ready(&state);
@@ -680,13 +726,16 @@ fn exit<J>(shared: &Shared<J>, mut state: MutexGuard<'_, State<J>>, slot: &Slot)
     shared.manager.notify_one();
 }
 
+/// Polls of the ready count between yields while spinning.
+const SPINS_PER_YIELD: u32 = 4;
+
 /// Spins until a lane is ready or `spin` has passed. On a machine with
 /// few cores the thread this worker's caller waits for may need this very
 /// core: the spinner yields between short bursts.
 fn spin_for_work<J>(shared: &Shared<J>) {
     let until = Instant::now() + shared.config.spin;
     loop {
-        for _ in 0..64 {
+        for _ in 0..SPINS_PER_YIELD {
             if shared.ready_lanes.load(Ordering::Acquire) > 0 {
                 return;
             }
@@ -712,8 +761,6 @@ struct Manager<J, W> {
 struct Worker {
     slot: Arc<Slot>,
     handle: Option<JoinHandle<()>>,
-    /// The job seen running at the last tick, and since when.
-    seen: (u64, Instant),
 }
 
 impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
@@ -780,10 +827,10 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
             .spawn(move || {
                 worker_loop(&shared, &mine, &*work);
             })?;
+        self.shared.lock().slots.push(Arc::clone(&slot));
         self.workers.push(Worker {
             slot,
             handle: Some(handle),
-            seen: (0, Instant::now()),
         });
         Ok(())
     }
@@ -804,12 +851,14 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
             if state.stop.is_some() && state.workers == 0 {
                 return;
             }
-            let now = Instant::now();
             let mut wake = Vec::new();
             let mut start = 0;
             let mut retire = None;
+            let mut relook = false;
             if state.watching {
-                self.mark_stalls(&mut state, now, &config);
+                let (looked, again) = self.mark_stalls(&shared, state);
+                state = looked;
+                relook = again;
                 // Workers in place of the stalled ones, for the waiting lanes.
                 while state.coming() < state.ready.len() && state.at_work() < config.workers {
                     if let Some(slot) = state.idle.pop() {
@@ -854,7 +903,9 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
             if state.stop.is_some() && state.workers == 0 {
                 return;
             }
-            state = if state.watching {
+            state = if relook {
+                wait(&shared.manager, state, Some(RELOOK))
+            } else if state.watching {
                 wait(&shared.manager, state, Some(tick(&config)))
             } else if state.stop.is_none() && state.workers > config.workers {
                 let wait_for = self.next_retirement(&state, &config);
@@ -869,22 +920,54 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
     /// are blocked (asleep, waiting for I/O or a lock) rather than
     /// computing: another worker helps against the former only. A worker
     /// that waits for a CPU would look stalled on a busy machine, and more
-    /// workers would only make it wait longer.
-    fn mark_stalls(&mut self, state: &mut State<J>, now: Instant, config: &PoolConfig) {
-        for worker in &mut self.workers {
-            let job = worker.slot.job.load(Ordering::Relaxed);
-            if job == 0 || worker.slot.stalled.load(Ordering::Relaxed) {
+    /// workers would only make it wait longer. A worker must be found
+    /// blocked at two looks, `RELOOK` apart, so that a short wait (for a
+    /// VM lock, say) after a long time on the run queue is not a stall.
+    /// /proc is read without the lock: a worker that waited for it would
+    /// look blocked. Also: whether to look again after `RELOOK`.
+    fn mark_stalls<'a>(
+        &self,
+        shared: &'a Shared<J>,
+        state: MutexGuard<'a, State<J>>,
+    ) -> (MutexGuard<'a, State<J>>, bool) {
+        let now = shared.now_ns();
+        let config = &shared.config;
+        let stall = u64::try_from(config.stall.as_nanos()).unwrap_or(u64::MAX);
+        let old: Vec<(&Slot, u64)> = self
+            .workers
+            .iter()
+            .map(|w| (&*w.slot, w.slot.job.load(Ordering::Relaxed)))
+            .filter(|(slot, job)| {
+                *job != 0
+                    && !slot.stalled.load(Ordering::Relaxed)
+                    && now.saturating_sub(slot.started.load(Ordering::Relaxed)) >= stall
+            })
+            .collect();
+        if old.is_empty() {
+            return (state, false);
+        }
+        drop(state);
+        let looked: Vec<(&Slot, u64, bool)> = old
+            .into_iter()
+            .map(|(slot, job)| (slot, job, !runnable(slot.tid.load(Ordering::Relaxed))))
+            .collect();
+        let mut state = shared.lock();
+        let mut relook = false;
+        for (slot, job, blocked) in looked {
+            // Only if it still runs the job looked at.
+            if slot.job.load(Ordering::Relaxed) != job {
                 continue;
             }
-            if worker.seen.0 != job {
-                worker.seen = (job, now);
-            } else if now.duration_since(worker.seen.1) >= config.stall
-                && !runnable(worker.slot.tid.load(Ordering::Relaxed))
-            {
-                worker.slot.stalled.store(true, Ordering::Relaxed);
+            slot.looked_at.store(job, Ordering::Relaxed);
+            if !blocked {
+                slot.blocked.store(0, Ordering::Relaxed);
+            } else if slot.blocked.swap(job, Ordering::Relaxed) != job {
+                relook = true;
+            } else if !slot.stalled.swap(true, Ordering::Relaxed) {
                 state.stalled += 1;
             }
         }
+        (state, relook)
     }
 
     /// The worker parked longest, if it has been idle for `keep_alive`.
@@ -919,14 +1002,22 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
 
     /// Joins the workers that have exited.
     fn reap(&mut self) {
+        let mut gone = Vec::new();
         for worker in &mut self.workers {
             if worker.slot.exited.load(Ordering::Relaxed) {
                 if let Some(handle) = worker.handle.take() {
                     let _ = handle.join();
+                    gone.push(Arc::as_ptr(&worker.slot));
                 }
             }
         }
-        self.workers.retain(|w| w.handle.is_some());
+        if !gone.is_empty() {
+            self.workers.retain(|w| w.handle.is_some());
+            self.shared
+                .lock()
+                .slots
+                .retain(|s| !gone.contains(&Arc::as_ptr(s)));
+        }
     }
 }
 
@@ -1215,6 +1306,51 @@ mod tests {
         assert!(eventually(|| work.ran_in(3) == 20), "lane 3 never ran");
         assert_eq!(pool.workers(), 3, "one worker in place of the two stalled");
         gate.open();
+        pool.stop(Stop::Drain);
+    }
+
+    /// Counts the jobs running at once.
+    #[derive(Default)]
+    struct Overlap {
+        now: AtomicUsize,
+        most: AtomicUsize,
+        done: AtomicUsize,
+    }
+
+    impl Work<u64> for Overlap {
+        fn run(&self, _lane: u64) {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            // Computing, never blocked: no stall.
+            let until = Instant::now() + Duration::from_micros(50);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            self.done.fetch_add(1, Ordering::SeqCst);
+        }
+        fn drain(&self, _lane: u64) {}
+    }
+
+    #[test]
+    fn no_more_jobs_run_at_once_than_warm_workers_while_none_stalls() {
+        let work = Arc::new(Overlap::default());
+        let pool = Pool::start("pool-test", config(2, 8, 10_000), Arc::clone(&work)).unwrap();
+        for round in 0..20 {
+            for lane in 0..50 {
+                pool.submit(lane, lane, JobKind::Call).unwrap();
+            }
+            if round % 5 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert!(eventually(|| work.done.load(Ordering::SeqCst) == 1000));
+        assert!(
+            work.most.load(Ordering::SeqCst) <= 2,
+            "{} at once",
+            work.most.load(Ordering::SeqCst)
+        );
+        assert_eq!(pool.workers(), 2);
         pool.stop(Stop::Drain);
     }
 
