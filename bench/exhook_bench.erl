@@ -269,23 +269,27 @@ idle_cpu(#{handler := Handler, hooks := Hooks, profile := #{idle_ms := IdleMs}})
     {M, F, X} = proplists:get_value('client.authenticate', Callbacks),
     _ = measure(b2b, M, F, X, Auth, 64, 100, 8),
     receive after 500 -> ok end,
-    {Threads, Pool0} = threads_cpu_ns("exhook-bench-"),
+    Pool0 = threads_cpu_ns("exhook-bench-"),
     Vm0 = cpu_us(),
     T0 = erlang:monotonic_time(nanosecond),
     receive after IdleMs -> ok end,
     T1 = erlang:monotonic_time(nanosecond),
-    {_, Pool1} = threads_cpu_ns("exhook-bench-"),
+    Pool1 = threads_cpu_ns("exhook-bench-"),
     Vm1 = cpu_us(),
     Secs = (T1 - T0) / 1.0e9,
+    %% A worker beyond pool_size that retires meanwhile is left out: its
+    %% CPU time goes with it.
+    Used = lists:sum([Ns - maps:get(Tid, Pool0, 0) || {Tid, Ns} <- maps:to_list(Pool1)]),
+    Threads = map_size(Pool1),
     Idle = #{workers => Workers, threads => Threads, secs => Secs,
-             pool_cpu_pct => (Pool1 - Pool0) / 1.0e9 / Secs * 100,
+             pool_cpu_pct => Used / 1.0e9 / Secs * 100,
              vm_cpu_pct => (Vm1 - Vm0) / 1.0e6 / Secs * 100},
     io:format("  idle driver, ~b workers (~b threads), ~.1f s: its threads ~.3f % of a core, "
               "the whole VM ~.2f %~n",
               [Workers, Threads, Secs, maps:get(pool_cpu_pct, Idle), maps:get(vm_cpu_pct, Idle)]),
     Idle.
 
-%% {threads, CPU time in ns} of this VM's threads whose name starts with
+%% #{Tid => CPU time in ns} of this VM's threads whose name starts with
 %% `Prefix' (schedstat, or stat in clock ticks where that is missing).
 threads_cpu_ns(Prefix) ->
     Dir = "/proc/self/task",
@@ -293,14 +297,16 @@ threads_cpu_ns(Prefix) ->
     Mine = [Tid || Tid <- Tids,
                    {ok, Comm} <- [file:read_file(Dir ++ "/" ++ Tid ++ "/comm")],
                    lists:prefix(Prefix, binary_to_list(Comm))],
-    Ns = [case cpu_source() of
-              schedstat ->
-                  {ok, Line} = file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat"),
-                  binary_to_integer(hd(binary:split(Line, <<" ">>)));
-              stat ->
-                  stat_us("self/task/" ++ Tid) * 1000
-          end || Tid <- Mine],
-    {length(Mine), lists:sum(Ns)}.
+    maps:from_list(
+      [{Tid, case cpu_source() of
+                 schedstat ->
+                     case file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
+                         {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
+                         {error, _} -> 0      % it retired meanwhile
+                     end;
+                 stat ->
+                     stat_us("self/task/" ++ Tid) * 1000
+             end} || Tid <- Mine]).
 
 %% The Port transport's driver: the same handler library, in
 %% `?PORT_PROCESSES' OS processes. `mode' does not apply to port drivers;
