@@ -586,9 +586,12 @@ impl<J: Send + 'static> Pool<J> {
             return Ok(());
         }
         state.ready.push_back(lane);
-        shared.publish_ready(&state);
+        let ready = state.ready.len();
         let nudge = state.nudge(&shared.config, || shared.now_ns());
         drop(state);
+        // After the unlock: a spinner that sees it takes the lock at once,
+        // and would otherwise sleep on it until this caller lets go.
+        shared.ready_lanes.store(ready, Ordering::Release);
         shared.act(nudge);
         Ok(())
     }

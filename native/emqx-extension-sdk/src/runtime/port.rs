@@ -326,6 +326,13 @@ fn init(
     Some((core, pool))
 }
 
+/// How long an idle worker spins here unless `spin_us` says otherwise:
+/// shorter than in the VM, because the thread that reads the requests
+/// needs the same cores. Measured with 64 callers back to back on 2
+/// cores: 50 us answered about a quarter fewer calls than 10 us (and
+/// than the previous one-worker-per-process design), 200 us half.
+const PORT_SPIN_US: u64 = 10;
+
 /// What `{init, Name, Settings, Opts}` asks for.
 struct InitRequest {
     name: String,
@@ -360,6 +367,9 @@ fn init_request(request: &Term) -> Option<InitRequest> {
                 found = v.int().and_then(|n| u64::try_from(n).ok());
             }
         });
+        if option == PoolOption::SpinUs {
+            found = found.or(Some(PORT_SPIN_US));
+        }
         Ok::<_, std::convert::Infallible>(found)
     })
     .unwrap_or_else(|never| match never {});
