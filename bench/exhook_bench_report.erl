@@ -590,7 +590,7 @@ run_notes(Runs) ->
        "the notes give their share. Each handler process ran ~ts (after the last Port case): its "
        "reader, its pool's manager and its workers: one kept warm (the driver passes each process "
        "`pool_size` 1 and its share of `pool_max` and `queue_capacity`), more while calls block; "
-       "an idle worker spins up to 50 µs before it sleeps.\n",
+       "an idle worker spins up to 10 µs before it sleeps.\n",
        [Procs, Procs, Threads]),
      "- Port client.connected through the handler: the handler counts events in its own OS process, "
      "where the VM cannot read it, so `bench/handler` answers a probe (`message.delivered` on "
