@@ -47,13 +47,14 @@
 %%====================================================================
 
 %% reps: repetitions (medians are reported); *_ms: per measurement;
-%% notify_events: client.connected events per back-to-back repetition.
+%% notify_events: client.connected events per back-to-back repetition;
+%% idle_ms: how long the idle driver's CPU is measured, once per VM run.
 profile(full) ->
     #{reps => 5, warmup_ms => 25, mode_warmup_ms => 150, b2b_ms => 150, sparse_ms => 250,
-      notify_events => 100000, stride => 8};
+      notify_events => 100000, stride => 8, idle_ms => 10000};
 profile(smoke) ->
     #{reps => 1, warmup_ms => 20, mode_warmup_ms => 50, b2b_ms => 100, sparse_ms => 100,
-      notify_events => 20000, stride => 8}.
+      notify_events => 20000, stride => 8, idle_ms => 1000}.
 
 %% How a callback is reached. `mode' is the driver's config `mode' (the
 %% mode of every fold hook of the driver); notifications (`cast') are
@@ -97,6 +98,9 @@ transport(Id) ->
 cases(_Profile, Vm) ->
     Fold = [inline, dirty_cpu, dirty_io, pool],
     Auth = [{auth, T, [b2b, sparse]} || T <- Fold ++ [port, erlang, empty_nif]],
+    %% 64 callers beside a 101st whose every login takes 100 ms; the same
+    %% 64 alone are the auth rows.
+    Beside = [{auth_beside_slow, pool, [b2b, sparse]}],
     Acl = [{acl, T, [b2b, sparse]} || T <- Fold ++ [port, erlang]],
     Connected = [{connected, T, [b2b, sparse]} || T <- [cast, port, erlang]],
     Publish = [{P, T, [b2b]} || P <- [publish_64, publish_4k, publish_1m],
@@ -106,14 +110,21 @@ cases(_Profile, Vm) ->
     Python = [{auth, T, [b2b]} || T <- [py_custom, py_minimal, py_port]]
         ++ [{connected, T, [b2b]} || T <- [py_custom, py_minimal]],
     case Vm of
-        default -> Auth ++ Acl ++ Connected ++ Publish ++ Python;
+        default -> Auth ++ Beside ++ [{auth_beside_slow, port, [b2b]}] ++ Acl ++ Connected ++ Publish
+                       ++ Python;
         %% Busy-waiting off changes the hand-offs (dirty schedulers,
         %% worker threads, wake-ups); authenticate and client.connected
         %% show every kind of hand-off.
-        sbwt_none -> Auth ++ Connected
+        sbwt_none -> Auth ++ Beside ++ Connected
     end.
 
-procs() -> [1, 8, 64].
+%% The callers a hook's cases are measured from.
+procs(auth_beside_slow) -> [64];
+procs(_) -> [1, 8, 64].
+
+%% The slow neighbour's clientid (bench/handler: a login of a clientid
+%% with this prefix takes 100 ms).
+-define(SLOW_CLIENT, <<"bench-slow-1">>).
 
 %% The hooks: point, kind, arguments for caller I, the broker's expected
 %% return value, and the floor callbacks.
@@ -153,7 +164,9 @@ hooks(Samples) ->
               args => fun(I) -> [DelivCI#{clientid => cid(I)},
                                  setelement(8, setelement(7, DelivMsg, ?COUNT_TOPIC), <<>>)]
                       end},
-    #{auth => Auth, acl => Acl, connected => Connected, probe => Probe,
+    Beside = Auth#{label => <<"client.authenticate beside a 100 ms caller">>,
+                   neighbour => [AuthCI#{clientid => ?SLOW_CLIENT}, AuthAcc], alone => auth},
+    #{auth => Auth, auth_beside_slow => Beside, acl => Acl, connected => Connected, probe => Probe,
       publish_64 => Publish(64, <<"message.publish 64 B">>),
       publish_4k => Publish(4096, <<"message.publish 4 KiB">>),
       publish_1m => Publish(1048576, <<"message.publish 1 MiB">>)}.
@@ -196,10 +209,12 @@ run(#{profile := ProfileName, vm := Vm, out := Out} = Opts) ->
     check_cases(Ctx, Cases),
     Reps = [run_rep(Ctx, Cases, Rep) || Rep <- lists:seq(1, maps:get(reps, Profile))],
     Rows = aggregate(Vm, lists:append(Reps), Cases, Hooks),
+    Idle = idle_cpu(Ctx),
     ok = tally_counters(?DRIVER),
     Failures = maps:filter(fun(_, V) -> V > 0 end, get_tally()),
     io:format("driver failure counters (failed, timed_out, dropped; all hooks): ~p~n", [Failures]),
-    Facts1 = Facts#{driver_failures => Failures, port_process_threads => get({?MODULE, port_threads})},
+    Facts1 = Facts#{driver_failures => Failures, port_process_threads => get({?MODULE, port_threads}),
+                    idle => Idle},
     ok = file:write_file(Out, io_lib:format("~p.~n", [{bench_run, Facts1, Rows}])),
     _ = application:stop(emqx_extension_hook),
     ok.
@@ -230,8 +245,8 @@ tmp_dir() ->
 
 driver_opts(Handler, Mode) ->
     [{path, Handler}, {mode, Mode}, {call_timeout, 5000}, {pool_size, 2},
-     %% Room for a burst of notifications (the default is 1024 per worker).
-     {queue_capacity, 65536}].
+     %% Room for a whole burst of notifications (the default is 1024).
+     {queue_capacity, 131072}].
 
 start_plugin(Handler) ->
     ok = application:load(emqx_extension_hook),
@@ -256,12 +271,68 @@ use_mode(Handler, Mode) ->
     {ok, Callbacks} = emqx_extension_hook:callbacks(?DRIVER),
     maps:from_list(Callbacks).
 
+%% What an idle driver costs: the NIF driver in pool mode with 8 workers,
+%% warmed up by 64 callers back to back (so every worker has run calls),
+%% then left alone for `idle_ms'. The CPU time of its threads (named
+%% exhook-bench-N, and its manager exhook-bench-mg) and of the whole VM
+%% over that time, as a share of one core.
+idle_cpu(#{handler := Handler, hooks := Hooks, profile := #{idle_ms := IdleMs}}) ->
+    Workers = 8,
+    ok = tally_counters(?DRIVER),
+    _ = emqx_extension_hook:disable(?DRIVER),
+    ok = set_driver_env(?DRIVER, lists:keystore(pool_size, 1, driver_opts(Handler, pool),
+                                                {pool_size, Workers})),
+    ok = emqx_extension_hook:enable(?DRIVER),
+    {ok, Callbacks} = emqx_extension_hook:callbacks(?DRIVER),
+    Auth = maps:get(auth, Hooks),
+    {M, F, X} = proplists:get_value('client.authenticate', Callbacks),
+    _ = measure(b2b, M, F, X, Auth, 64, 100, 8),
+    receive after 500 -> ok end,
+    Pool0 = threads_cpu_ns("exhook-bench-"),
+    Vm0 = cpu_us(),
+    T0 = erlang:monotonic_time(nanosecond),
+    receive after IdleMs -> ok end,
+    T1 = erlang:monotonic_time(nanosecond),
+    Pool1 = threads_cpu_ns("exhook-bench-"),
+    Vm1 = cpu_us(),
+    Secs = (T1 - T0) / 1.0e9,
+    %% A worker beyond pool_size that retires meanwhile is left out: its
+    %% CPU time goes with it.
+    Used = lists:sum([Ns - maps:get(Tid, Pool0, 0) || {Tid, Ns} <- maps:to_list(Pool1)]),
+    Threads = map_size(Pool1),
+    Idle = #{workers => Workers, threads => Threads, secs => Secs,
+             pool_cpu_pct => Used / 1.0e9 / Secs * 100,
+             vm_cpu_pct => (Vm1 - Vm0) / 1.0e6 / Secs * 100},
+    io:format("  idle driver, ~b workers (~b threads), ~.1f s: its threads ~.3f % of a core, "
+              "the whole VM ~.2f %~n",
+              [Workers, Threads, Secs, maps:get(pool_cpu_pct, Idle), maps:get(vm_cpu_pct, Idle)]),
+    Idle.
+
+%% #{Tid => CPU time in ns} of this VM's threads whose name starts with
+%% `Prefix' (schedstat, or stat in clock ticks where that is missing).
+threads_cpu_ns(Prefix) ->
+    Dir = "/proc/self/task",
+    {ok, Tids} = file:list_dir(Dir),
+    Mine = [Tid || Tid <- Tids,
+                   {ok, Comm} <- [file:read_file(Dir ++ "/" ++ Tid ++ "/comm")],
+                   lists:prefix(Prefix, binary_to_list(Comm))],
+    maps:from_list(
+      [{Tid, case cpu_source() of
+                 schedstat ->
+                     case file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
+                         {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
+                         {error, _} -> 0      % it retired meanwhile
+                     end;
+                 stat ->
+                     stat_us("self/task/" ++ Tid) * 1000
+             end} || Tid <- Mine]).
+
 %% The Port transport's driver: the same handler library, in
 %% `?PORT_PROCESSES' OS processes. `mode' does not apply to port drivers;
-%% queue_capacity (each process's worker queues) as for the NIF driver.
+%% queue_capacity (shared out among the processes) as for the NIF driver.
 port_driver_opts(Handler) ->
     [{path, Handler}, {transport, port},
-     {pool_size, ?PORT_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 65536}].
+     {pool_size, ?PORT_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 131072}].
 
 %% Enables the port driver next to the NIF driver; its OS processes' pids
 %% are added to the CPU time measured until `disable_port/0'.
@@ -471,13 +542,14 @@ run_case(#{profile := P, hooks := Hooks}, {HookId, TId, Variants}, CBs) ->
     case callback(T, Hook, CBs) of
         {skip, Why} ->
             [#{hook => HookId, transport => TId, variant => V, procs => N, skip => Why}
-             || V <- Variants, N <- procs()];
+             || V <- Variants, N <- procs(HookId)];
         {M, F, Extra} ->
             [begin
-                 Row = measure_case(P, V, M, F, Extra, Hook, T, N),
+                 Row = beside_neighbour(Hook, M, F, Extra,
+                                        fun() -> measure_case(P, V, M, F, Extra, Hook, T, N) end),
                  progress(HookId, TId, V, N, Row),
                  Row#{hook => HookId, transport => TId, variant => V, procs => N}
-             end || V <- Variants, N <- procs()]
+             end || V <- Variants, N <- procs(HookId)]
     end.
 
 measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := nif}, N) ->
@@ -532,6 +604,29 @@ measure_case(P, sparse, M, F, X, Hook, T, N) ->
             _ = wait_handled(?DRIVER, maps:get(point, Hook), 0, 10000),
             Row;
         _ -> Row
+    end.
+
+%% Runs the measurement `Measure' while, for a hook with a `neighbour',
+%% one more process calls the same callback with the neighbour's
+%% arguments back to back (each of its calls takes 100 ms in the
+%% handler); the row notes how many calls it made.
+beside_neighbour(#{neighbour := Args}, M, F, X, Measure) ->
+    Parent = self(),
+    Pid = spawn_link(fun() -> Parent ! {neighbour, self(), neighbour_loop(M, F, Args ++ X, 0)} end),
+    %% Its first call is under way before anything is timed.
+    receive after 5 -> ok end,
+    Row = Measure(),
+    Pid ! stop,
+    Calls = receive {neighbour, Pid, N} -> N after 10000 -> error(neighbour_stuck) end,
+    Row#{neighbour_calls => Calls};
+beside_neighbour(_Hook, _M, _F, _X, Measure) ->
+    Measure().
+
+neighbour_loop(M, F, A, N) ->
+    receive stop -> N
+    after 0 ->
+            _ = apply(M, F, A),
+            neighbour_loop(M, F, A, N + 1)
     end.
 
 %% The port driver's counters for the hook over Fun's measurement: calls
@@ -645,8 +740,8 @@ notify_burst(Driver, M, F, X, #{point := Point, args := ArgsFun}, N, Events, Str
 %% what was sent to the ports, not what the handler processes handled
 %% (their counter lives in another OS process), so: each caller casts its
 %% share as fast as it can, then calls the handler's probe with its own
-%% clientid. The probe goes to the same OS process and the same worker
-%% queue as the caller's events, so it is answered after they were
+%% clientid. The probe goes to the same OS process and the same lane
+%% as the caller's events, so it is answered after they were
 %% handled, with that process's count. Handled: the count each process
 %% reached (the highest its probes saw, once every caller's came back)
 %% minus its count before the burst; sustained: handled events over the
@@ -985,7 +1080,7 @@ aggregate(Vm, Measured, Cases, Hooks) ->
              [#{skip := Why} | _] -> Base#{skip => Why};
              _ -> maps:merge(Base#{range => ranges(Reps)}, medians(Reps))
          end
-     end || {H, T, Variants} <- Cases, V <- Variants, N <- procs()].
+     end || {H, T, Variants} <- Cases, V <- Variants, N <- procs(H)].
 
 medians(Reps) ->
     Keys = [K || K <- maps:keys(hd(Reps)), is_number(maps:get(K, hd(Reps)))],

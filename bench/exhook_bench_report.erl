@@ -112,7 +112,7 @@ cells(#{sustained := true} = R, Rows) ->
 cells(R, Rows) ->
     [label(hook_label, R), transport_label(R), integer_to_list(maps:get(procs, R)),
      rate(maps:get(calls_per_s, R)), us(maps:get(p50_us, R)), us(maps:get(p99_us, R)),
-     us(maps:get(cpu_us, R)), vs_floor(R, Rows), vs_port(R, Rows), notes(R)].
+     us(maps:get(cpu_us, R)), vs_floor(R, Rows), vs_port(R, Rows), notes(R, Rows)].
 
 label(K, R) -> binary_to_list(maps:get(K, R)).
 
@@ -124,8 +124,32 @@ transport_label(R) -> label(transport_label, R).
 
 na(Why) -> binary_to_list(Why).
 
-notes(R) ->
-    lists:join("; ", [N || N <- [kind_note(R), port_note(R), python_note(R), spread_note(R)], N =/= ""]).
+notes(R, Rows) ->
+    lists:join("; ", [N || N <- [kind_note(R), beside_note(R, Rows), port_note(R), python_note(R),
+                                 spread_note(R)],
+                           N =/= ""]).
+
+%% A row measured beside the slow neighbour, against the same callers alone.
+beside_note(#{neighbour_calls := Calls} = R, Rows) ->
+    Alone = case alone_of(R, Rows) of
+                {ok, A} -> io_lib:format("; the same callers alone: p50 ~ts µs, p99 ~ts µs (p99 here ×~ts)",
+                                         [us(maps:get(p50_us, A)), us(maps:get(p99_us, A)),
+                                          ratio(maps:get(p99_us, R) / maps:get(p99_us, A))]);
+                none -> ""
+            end,
+    io_lib:format("beside one more caller whose every login takes 100 ms in the handler (~b of them "
+                  "meanwhile)~ts", [round(Calls), Alone]);
+beside_note(_R, _Rows) -> "".
+
+%% The row of the same transport, variant, callers and VM run without the neighbour.
+alone_of(#{hook := auth_beside_slow} = R, Rows) ->
+    case [A || A = #{vm := Vm, hook := auth, transport := T, variant := V, procs := N} <- Rows,
+               Vm =:= maps:get(vm, R), T =:= maps:get(transport, R), V =:= maps:get(variant, R),
+               N =:= maps:get(procs, R), not is_map_key(skip, A)] of
+        [A] -> {ok, A};
+        [] -> none
+    end;
+alone_of(_R, _Rows) -> none.
 
 %% A python3 driver's row: calls the failure policy answered instead of
 %% the handler (not counted), and the handler processes' CPU on the Port.
@@ -296,6 +320,13 @@ goals(Runs) ->
         get(Default, auth, pool, b2b, 1, p50_us), get(Off, auth, pool, b2b, 1, p50_us)),
      le("pool client.authenticate p50, 1 caller, sparse", 10.0, "µs",
         get(Default, auth, pool, sparse, 1, p50_us), get(Off, auth, pool, sparse, 1, p50_us)),
+     le_off("pool client.authenticate p50, 1 caller, sparse, busy-waiting off", 15.0, "µs",
+            get(Off, auth, pool, sparse, 1, p50_us)),
+     le("pool client.authenticate p50, 64 callers, sparse", 20.0, "µs",
+        get(Default, auth, pool, sparse, 64, p50_us), get(Off, auth, pool, sparse, 64, p50_us)),
+     beside_goal(b2b, Default, Off),
+     beside_goal(sparse, Default, Off),
+     idle_goal(Runs),
      le("client.connected enqueue at the caller p50, 1 caller, back to back", 1.0, "µs",
         get(Default, connected, cast, b2b, 1, p50_us), get(Off, connected, cast, b2b, 1, p50_us)),
      le("client.connected enqueue at the caller p50, 1 caller, sparse", 1.0, "µs",
@@ -437,6 +468,54 @@ ge(Name, Target, Unit, Value, Off) ->
                                      [rate(Target - Value), Unit, pct(1 - Value / Target), ratio(Value / Target)])
               end,
     {Name, io_lib:format("≥ ~ts ~ts", [rate(Target), Unit]), value(Value, Unit), Verdict, value(Off, Unit)}.
+
+%% A goal measured in the run with busy-waiting off only.
+le_off(Name, Target, Unit, Off) ->
+    {N, T, M, V, _} = le(Name, Target, Unit, Off, undefined),
+    {N, T, M, V, "(this row)"}.
+
+%% The 64 callers' p99 beside the slow neighbour, within ×2 of alone.
+beside_goal(V, Default, Off) ->
+    Name = io_lib:format("pool client.authenticate p99, 64 callers beside one whose logins take 100 ms, "
+                         "vs the same 64 alone (~ts)", [variant_short(V)]),
+    Ratio = fun(Rows) ->
+                    case {get(Rows, auth_beside_slow, pool, V, 64, p99_us), get(Rows, auth, pool, V, 64, p99_us)} of
+                        {B, A} when is_number(B), is_number(A), A > 0 -> {B / A, B, A};
+                        _ -> undefined
+                    end
+            end,
+    Show = fun(undefined) -> "—";
+              ({R, B, A}) -> io_lib:format("×~ts (~ts µs beside, ~ts µs alone)", [ratio(R), us(B), us(A)])
+           end,
+    Verdict = case Ratio(Default) of
+                  undefined -> "not measured";
+                  {R, _, _} when R =< 2 -> io_lib:format("met (×~ts)", [ratio(R)]);
+                  {R, _, _} -> io_lib:format("MISSED: ×~ts", [ratio(R)])
+              end,
+    {Name, "p99 ≤ ×2 of alone", Show(Ratio(Default)), Verdict, Show(Ratio(Off))}.
+
+variant_short(b2b) -> "back to back";
+variant_short(sparse) -> "sparse".
+
+%% The idle driver's threads, as a share of one core.
+idle_goal(Runs) ->
+    Idle = fun(Vm) ->
+                   case [I || {#{vm := V, idle := I}, _} <- Runs, V =:= Vm, is_map(I)] of
+                       [I] -> I;
+                       [] -> undefined
+                   end
+           end,
+    Show = fun(undefined) -> "—";
+              (#{pool_cpu_pct := P, vm_cpu_pct := Vm, threads := T, secs := S}) ->
+                   io_lib:format("~.3f % (~b threads, ~.1f s; the whole VM ~.2f %)", [P, T, S, Vm])
+           end,
+    Verdict = case Idle(default) of
+                  undefined -> "not measured";
+                  #{pool_cpu_pct := P} when P < 1.0 -> "met";
+                  #{pool_cpu_pct := P} -> io_lib:format("MISSED: ~.2f % of a core", [P])
+              end,
+    {"CPU of an idle driver with 8 workers (its threads, after a burst of calls)", "< 1 % of a core",
+     Show(Idle(default)), Verdict, Show(Idle(sbwt_none))}.
 
 sustained(Best, Off) ->
     Show = fun(undefined) -> "not measured";
@@ -591,17 +670,18 @@ run_notes(Runs) ->
      io_lib:format(
        "- Port transport: a second driver, `bench_port`, with the same handler library and "
        "`{transport, port}`, `pool_size` ~b (~b OS processes, the launcher `emqx_exhook_port`), "
-       "`queue_capacity` 65536, `call_timeout` 5000 ms; enabled only around its own cases, next to the "
+       "`queue_capacity` 131072, `call_timeout` 5000 ms; enabled only around its own cases, next to the "
        "NIF driver `bench`. Its broker callbacks come from `emqx_extension_hook:callbacks(bench_port)`. "
        "Port CPU per call adds the handler processes' CPU (`/proc/PID/task/*/schedstat`) to the VM's; "
-       "the notes give their share. Each handler process ran ~ts: its reader and the launcher's "
-       "default pool of 8 workers (the driver passes the process only `queue_capacity`), which spin "
-       "for 50 µs when idle before they sleep.\n",
+       "the notes give their share. Each handler process ran ~ts (after the last Port case): its "
+       "reader, its pool's manager and its workers: one kept warm (the driver passes each process "
+       "`pool_size` 1 and its share of `pool_max` and `queue_capacity`), more while calls block; "
+       "an idle worker spins up to 10 µs before it sleeps.\n",
        [Procs, Procs, Threads]),
      "- Port client.connected through the handler: the handler counts events in its own OS process, "
      "where the VM cannot read it, so `bench/handler` answers a probe (`message.delivered` on "
      "`$bench/connected`, with the process's OS pid and count). After its burst each caller calls the "
-     "probe with its own clientid: same OS process, same worker queue as its events, so the answer "
+     "probe with its own clientid: same OS process, same lane as its events, so the answer "
      "comes once they are handled. Handled = each process's count after minus before; sustained = "
      "handled events over the time from the first cast to the last probe's answer. Probes the busy "
      "port refused were retried (they are the `message.delivered` entries in the counters below).\n",
@@ -631,7 +711,7 @@ run_notes(Runs) ->
      "Every fold answer is checked against the broker's expected answer. client.connected bursts "
      "are a fifth of the Rust ones' events.\n",
      case Dropped of
-         [] -> "- No NIF notification was dropped (the bench driver's queue_capacity is 65536 per worker).\n";
+         [] -> "- No NIF notification was dropped (the bench driver's queue_capacity is 131072).\n";
          _ -> io_lib:format("- NIF notifications were dropped (queue full) in ~b rows; see the notes column.\n",
                             [length(Dropped)])
      end,

@@ -19,7 +19,7 @@
                      <<"restarts">>, <<"transport">>]).
 %% What `emqx_ctl exhook drivers stats' prints for each hook.
 -define(HOOK_STATS_KEYS, [<<"calls">>, <<"dropped">>, <<"failed">>, <<"hook">>, <<"overran">>,
-                          <<"p50_us">>, <<"p99_us">>, <<"queued">>, <<"succeeded">>,
+                          <<"p50_us">>, <<"p99_us">>, <<"queued">>, <<"saturated">>, <<"succeeded">>,
                           <<"timed_out">>]).
 
 all() ->
@@ -350,16 +350,17 @@ cli_stats(Cli, Name) ->
       || Line <- binary:split(Rows, <<"\n">>, [global, trim]),
          {match, [Hook | Numbers]} <-
              [re:run(Line, "^  (\\S+) +calls=(\\d+) succeeded=(\\d+) failed=(\\d+) "
-                           "timed_out=(\\d+) dropped=(\\d+) overran=(\\d+) queued=(\\d+) "
-                           "p50=([0-9.]+)us p99=([0-9.]+)us$", [{capture, all_but_first, binary}])],
-         {Ints, Floats} <- [lists:split(7, Numbers)]]}.
+                           "timed_out=(\\d+) dropped=(\\d+) saturated=(\\d+) overran=(\\d+) "
+                           "queued=(\\d+) p50=([0-9.]+)us p99=([0-9.]+)us$",
+                     [{capture, all_but_first, binary}])],
+         {Ints, Floats} <- [lists:split(8, Numbers)]]}.
 
 %% Counters equal; latencies as the CLI rounds them (one decimal).
 assert_same_stats({Header, CliRows}, {Header, ApiRows}) ->
     ?assertEqual(length(CliRows), length(ApiRows)),
     [begin
-         {CliInts, CliFloats} = lists:split(8, Cli),
-         {ApiInts, ApiFloats} = lists:split(8, Api),
+         {CliInts, CliFloats} = lists:split(9, Cli),
+         {ApiInts, ApiFloats} = lists:split(9, Api),
          ?assertEqual(CliInts, ApiInts),
          [?assert(abs(C - A) =< 0.05 + 1.0e-9, {C, A}) || {C, A} <- lists:zip(CliFloats, ApiFloats)]
      end || {Cli, Api} <- lists:zip(CliRows, ApiRows)];
@@ -371,7 +372,7 @@ api_stats(#{<<"transport">> := T, <<"queue_depth">> := Q, <<"restarts">> := R,
             <<"log_dropped">> := L, <<"hooks">> := Hooks}) ->
     {[T, Q, R, L],
      [[H | [maps:get(K, C) || K <- [<<"calls">>, <<"succeeded">>, <<"failed">>, <<"timed_out">>,
-                                    <<"dropped">>, <<"overran">>, <<"queued">>]]]
+                                    <<"dropped">>, <<"saturated">>, <<"overran">>, <<"queued">>]]]
       ++ [maps:get(K, C) || K <- [<<"p50_us">>, <<"p99_us">>]]
       || C = #{<<"hook">> := H} <- Hooks]}.
 

@@ -47,7 +47,7 @@ all() ->
      every_mapping_is_a_4_tuple_targeting_drivers_env,
      one_arity_1_translation_for_drivers_env,
      two_listed_drivers_come_out_in_listed_order,
-     unset_keys_get_defaults_nif_5s_8_1024_deny_and_no_init_module_or_mode,
+     unset_keys_get_defaults_nif_5s_8_64_1024_deny_and_no_init_module_or_mode,
      mapping_defaults_added_by_cuttlefish_give_the_same_env,
      every_conf_key_finds_exactly_one_mapping_as_cuttlefish_does,
      two_variable_mapping_has_no_default_and_adds_none,
@@ -64,13 +64,15 @@ all() ->
      transport_port_is_emitted,
      invalid_transport_value_is_rejected,
      queue_capacity_defaults_to_1024_and_takes_a_custom_value,
+     pool_max_defaults_to_64_and_takes_a_custom_value,
+     pool_size_defaults_to_8_and_to_one_jvm_for_java,
      unset_driver_list_gives_empty_list,
      listed_driver_without_path_is_invalid_naming_it,
      configured_but_unlisted_driver_is_not_enabled,
      init_module_stays_text,
      driver_names_split_on_commas_and_blanks,
      driver_listed_twice_is_invalid,
-     non_positive_call_timeout_pool_size_or_queue_capacity_is_invalid,
+     non_positive_call_timeout_pool_size_pool_max_or_queue_capacity_is_invalid,
      every_driver_key_of_conf_file_has_a_mapping,
      default_conf_file_enables_no_driver,
      conf_file_examples_give_env_the_config_module_accepts].
@@ -89,7 +91,7 @@ schema_parses_as_cuttlefish_reads_it(_) ->
 
 every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     Mappings = [T || T <- schema(), element(1, T) =:= mapping],
-    ?assertEqual(16, length(Mappings)),
+    ?assertEqual(17, length(Mappings)),
     lists:foreach(
       fun(M) ->
               %% emqx/cuttlefish cuttlefish_schema:parse_schema/3 takes
@@ -122,6 +124,7 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
                              "exhook.drivers.$name.init_module",
                              "exhook.drivers.$name.call_timeout",
                              "exhook.drivers.$name.pool_size",
+                             "exhook.drivers.$name.pool_max",
                              "exhook.drivers.$name.queue_capacity",
                              "exhook.drivers.$name.failed_action",
                              "exhook.drivers.$name.mode",
@@ -130,12 +133,12 @@ every_mapping_is_a_4_tuple_targeting_drivers_env(_) ->
     ?assertEqual([?MODE_DT, ?MODE_DT],
                  [proplists:get_value(datatype, A) || {mapping, V, _, A} <- Mappings,
                                                       lists:suffix(".mode", V)]),
-    %% Defaults as documented; path, kind, transport (its default depends on
+    %% Defaults as documented; path, kind, transport and pool_size (their defaults depend on
     %% the kind), init_module, the modes, the handler settings and the
     %% driver list have none.
     ?assertEqual(#{"exhook.drivers.$name.optional" => false,
                    "exhook.drivers.$name.call_timeout" => "5s",
-                   "exhook.drivers.$name.pool_size" => 8,
+                   "exhook.drivers.$name.pool_max" => 64,
                    "exhook.drivers.$name.queue_capacity" => 1024,
                    "exhook.drivers.$name.failed_action" => "deny"},
                  maps:from_list([{V, D} || {mapping, V, _, A} <- Mappings,
@@ -162,6 +165,7 @@ two_listed_drivers_come_out_in_listed_order(_) ->
                                 {init_module, "my_auth"},
                                 {call_timeout, 2000},
                                 {pool_size, 4},
+                                {pool_max, 64},
                                 {queue_capacity, 1024},
                                 {failed_action, deny},
                                 {optional, false}]},
@@ -170,6 +174,7 @@ two_listed_drivers_come_out_in_listed_order(_) ->
                                  {transport, nif},
                                  {call_timeout, 500},
                                  {pool_size, 2},
+                                 {pool_max, 64},
                                  {queue_capacity, 1024},
                                  {failed_action, ignore},
                                  {optional, false}]}]},
@@ -179,7 +184,7 @@ two_listed_drivers_come_out_in_listed_order(_) ->
                  translate(lists:keystore(["exhook", "drivers"], 1, lists:reverse(Conf),
                                           {["exhook", "drivers"], "audit,auth"}))).
 
-unset_keys_get_defaults_nif_5s_8_1024_deny_and_no_init_module_or_mode(_) ->
+unset_keys_get_defaults_nif_5s_8_64_1024_deny_and_no_init_module_or_mode(_) ->
     Conf = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     Expected = {set, [{auth, [{path, "/x/libauth.so"},
@@ -187,6 +192,7 @@ unset_keys_get_defaults_nif_5s_8_1024_deny_and_no_init_module_or_mode(_) ->
                               {transport, nif},
                               {call_timeout, 5000},
                               {pool_size, 8},
+                              {pool_max, 64},
                               {queue_capacity, 1024},
                               {failed_action, deny},
                               {optional, false}]}]},
@@ -201,14 +207,17 @@ mapping_defaults_added_by_cuttlefish_give_the_same_env(_) ->
                                             WithDefaults)),
     ?assertEqual(5000, proplists:get_value(["exhook", "drivers", "auth", "call_timeout"],
                                            WithDefaults)),
-    ?assertEqual(8, proplists:get_value(["exhook", "drivers", "auth", "pool_size"],
-                                        WithDefaults)),
+    %% pool_size's default depends on the kind: the translation gives it.
+    ?assertEqual(undefined, proplists:get_value(["exhook", "drivers", "auth", "pool_size"],
+                                                WithDefaults)),
+    ?assertEqual(64, proplists:get_value(["exhook", "drivers", "auth", "pool_max"],
+                                         WithDefaults)),
     ?assertEqual(1024, proplists:get_value(["exhook", "drivers", "auth", "queue_capacity"],
                                            WithDefaults)),
     ?assertEqual(deny, proplists:get_value(["exhook", "drivers", "auth", "failed_action"],
                                            WithDefaults)),
     %% No default for either mode: absent means the handler decides.
-    ?assertEqual(lists:sort(["call_timeout", "failed_action", "optional", "path", "pool_size",
+    ?assertEqual(lists:sort(["call_timeout", "failed_action", "optional", "path", "pool_max",
                              "queue_capacity"]),
                  lists:sort([K || {["exhook", "drivers", "auth" | K0], _} <- WithDefaults,
                                   K <- [string:join(K0, ".")]])),
@@ -241,7 +250,7 @@ every_conf_key_finds_exactly_one_mapping_as_cuttlefish_does(_) ->
     %% with any other.
     Keys = [["exhook", "drivers"]] ++
         [["exhook", "drivers", "auth", K] || K <- ["path", "transport", "init_module",
-                                                   "call_timeout", "pool_size",
+                                                   "call_timeout", "pool_size", "pool_max",
                                                    "queue_capacity", "failed_action",
                                                    "mode"]] ++
         [["exhook", "drivers", "auth", "hook", H, "mode"] || H <- ?FOLD_HOOKS] ++
@@ -284,7 +293,7 @@ two_variable_mapping_has_no_default_and_adds_none(_) ->
     Conf = [{["exhook", "drivers", "auth", "hook", "client_check_acl", "mode"], inline}],
     ?assertEqual(lists:sort(Conf ++ [{["exhook", "drivers", "auth", "optional"], false},
                                      {["exhook", "drivers", "auth", "call_timeout"], 5000},
-                                     {["exhook", "drivers", "auth", "pool_size"], 8},
+                                     {["exhook", "drivers", "auth", "pool_max"], 64},
                                      {["exhook", "drivers", "auth", "queue_capacity"], 1024},
                                      {["exhook", "drivers", "auth", "failed_action"], deny}]),
                  lists:sort(add_defaults(Conf))).
@@ -326,6 +335,7 @@ per_hook_modes_are_emitted_sorted_by_hook(_) ->
                   {transport, nif},
                   {call_timeout, 5000},
                   {pool_size, 8},
+                  {pool_max, 64},
                   {queue_capacity, 1024},
                   {failed_action, deny},
                   {optional, false},
@@ -436,8 +446,8 @@ transport_defaults_to_nif_and_is_always_emitted_after_path_and_kind(_) ->
     %% Before init_module when that is set; the other keys keep their order.
     {set, [{auth, WithModule}]} =
         translate([{["exhook", "drivers", "auth", "init_module"], "auth"} | Base]),
-    ?assertEqual([path, kind, transport, init_module, call_timeout, pool_size, queue_capacity,
-                  failed_action, optional],
+    ?assertEqual([path, kind, transport, init_module, call_timeout, pool_size, pool_max,
+                  queue_capacity, failed_action, optional],
                  [K || {K, _} <- WithModule]).
 
 transport_port_is_emitted(_) ->
@@ -452,6 +462,7 @@ transport_port_is_emitted(_) ->
                   {transport, port},
                   {call_timeout, 5000},
                   {pool_size, 2},
+                  {pool_max, 64},
                   {queue_capacity, 1024},
                   {failed_action, deny},
                   {optional, false}], Auth),
@@ -519,6 +530,44 @@ queue_capacity_defaults_to_1024_and_takes_a_custom_value(_) ->
                                                 Base ++
                                                     [{["exhook", "drivers", "auth",
                                                        "queue_capacity"], "65536"}])))).
+
+pool_max_defaults_to_64_and_takes_a_custom_value(_) ->
+    Base = [{["exhook", "drivers"], "auth"},
+            {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
+    Max = fun(Conf) ->
+                  {set, [{auth, Opts}]} = translate(Conf),
+                  proplists:get_value(pool_max, Opts)
+          end,
+    ?assertEqual(64, Max(Base)),
+    ?assertEqual(64, Max(add_defaults(Base))),
+    ?assertEqual(256, Max(add_defaults(convert_conf(
+                                         Base ++ [{["exhook", "drivers", "auth", "pool_max"],
+                                                   "256"}])))),
+    %% The plugin's config takes it as it is, and defaults it the same.
+    {set, [{auth, Raw}]} = translate(Base),
+    ?assertMatch({ok, #{pool_max := 64}}, emqx_extension_hook_config:parse(<<"auth">>, Raw, 0)),
+    ?assertMatch({ok, #{pool_max := 64}},
+                 emqx_extension_hook_config:parse(<<"auth">>, lists:keydelete(pool_max, 1, Raw), 0)),
+    ?assertMatch({error, {invalid, pool_max, 0}},
+                 emqx_extension_hook_config:parse(<<"auth">>, [{pool_max, 0} | Raw], 0)).
+
+pool_size_defaults_to_8_and_to_one_jvm_for_java(_) ->
+    Size = fun(Name, Extra) ->
+                   Conf = [{["exhook", "drivers"], Name},
+                           {["exhook", "drivers", Name, "path"], "/x/handlers"} | Extra],
+                   {set, [{_, Opts}]} = translate(add_defaults(Conf)),
+                   proplists:get_value(pool_size, Opts)
+           end,
+    ?assertEqual(8, Size("auth", [])),
+    ?assertEqual(8, Size("python3", [])),
+    ?assertEqual(1, Size("java", [])),
+    ?assertEqual(1, Size("audit", [{["exhook", "drivers", "audit", "kind"], "java"}])),
+    ?assertEqual(3, Size("java", [{["exhook", "drivers", "java", "pool_size"], 3}])),
+    %% The plugin's config defaults it the same.
+    ?assertMatch({ok, #{pool_size := 1}},
+                 emqx_extension_hook_config:parse(<<"java">>, [{path, "/x/handlers"}], 0)),
+    ?assertMatch({ok, #{pool_size := 8}},
+                 emqx_extension_hook_config:parse(<<"auth">>, [{path, "/x/libauth.so"}], 0)).
 
 configured_but_unlisted_driver_is_not_enabled(_) ->
     Conf = [{["exhook", "drivers"], "auth"},
@@ -612,7 +661,7 @@ driver_listed_twice_is_invalid(_) ->
     {error, {translation_invalid_configuration, {?TARGET, Reason}}} = translate(Conf),
     ?assertNotEqual(nomatch, string:find(Reason, "driver auth ")).
 
-non_positive_call_timeout_pool_size_or_queue_capacity_is_invalid(_) ->
+non_positive_call_timeout_pool_size_pool_max_or_queue_capacity_is_invalid(_) ->
     Base = [{["exhook", "drivers"], "auth"},
             {["exhook", "drivers", "auth", "path"], "/x/libauth.so"}],
     lists:foreach(
@@ -621,8 +670,8 @@ non_positive_call_timeout_pool_size_or_queue_capacity_is_invalid(_) ->
                   translate([{["exhook", "drivers", "auth", Key], Value} | Base]),
               ?assertNotEqual(nomatch, string:find(Reason, "exhook.drivers.auth." ++ Key))
       end,
-      [{"call_timeout", 0}, {"pool_size", 0}, {"pool_size", -1},
-       {"queue_capacity", 0}, {"queue_capacity", -1}]).
+      [{"call_timeout", 0}, {"pool_size", 0}, {"pool_size", -1}, {"pool_max", 0},
+       {"pool_max", -1}, {"queue_capacity", 0}, {"queue_capacity", -1}]).
 
 every_driver_key_of_conf_file_has_a_mapping(_) ->
     Patterns = [string:split(V, ".", all) || {mapping, V, _, _} <- schema()],
@@ -632,7 +681,7 @@ every_driver_key_of_conf_file_has_a_mapping(_) ->
     %% per-hook mode included.
     ?assert(lists:member(["exhook", "drivers"], DriverKeys)),
     ?assertEqual(["call_timeout", "failed_action", "init_module", "kind", "mode", "optional",
-                  "path", "pool_size", "queue_capacity", "transport"],
+                  "path", "pool_max", "pool_size", "queue_capacity", "transport"],
                  lists:usort([Key || ["exhook", "drivers", "custom", Key] <- DriverKeys])),
     ?assertEqual([["exhook", "drivers", "custom", "hook", "client_check_acl", "mode"]],
                  [K || ["exhook", "drivers", "custom", "hook" | _] = K <- DriverKeys]),
@@ -661,6 +710,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                                 {init_module, "emqx_example_gatekeeper"},
                                 {call_timeout, 500},
                                 {pool_size, 8},
+                                {pool_max, 64},
                                 {queue_capacity, 256},
                                 {failed_action, ignore},
                                 {optional, false},
@@ -672,6 +722,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                             {init_module, "emqx_example_custom_hook"},
                             {call_timeout, 5000},
                             {pool_size, 8},
+                            {pool_max, 64},
                             {queue_capacity, 1024},
                             {failed_action, deny},
                             {optional, false},
@@ -689,6 +740,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
                                {init_module, "emqx_example_custom_hook"},
                                {call_timeout, 1000},
                                {pool_size, 2},
+                               {pool_max, 64},
                                {queue_capacity, 1024},
                                {failed_action, deny},
                                {optional, false}]}], PortEnv),
@@ -716,6 +768,7 @@ conf_file_examples_give_env_the_config_module_accepts(_) ->
               ?assertEqual(proplists:get_value(call_timeout, Raw), maps:get(call_timeout, Opts)),
               ?assertEqual(proplists:get_value(queue_capacity, Raw),
                            maps:get(queue_capacity, Opts, undefined)),
+              ?assertEqual(proplists:get_value(pool_max, Raw), maps:get(pool_max, Opts, undefined)),
               ?assertEqual(proplists:get_value(mode, Raw), maps:get(mode, Opts, undefined)),
               ?assertEqual(length(proplists:get_value(modes, Raw, [])),
                            maps:size(maps:get(modes, Opts, #{}))),

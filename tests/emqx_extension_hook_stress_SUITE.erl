@@ -1,7 +1,8 @@
 %% The execution engine under havoc, in the spirit of ranch's stampede and
-%% havoc suites: handlers that sleep past the timeout or panic, queues
-%% overflowing at full speed, drivers reloaded while 64 processes call
-%% hooks, and per-client ordering over 10 000 events from 200 clients.
+%% havoc suites: handlers that sleep past the timeout or panic, ordinary
+%% clients logging in beside slow and panicking ones, queues overflowing
+%% at full speed, drivers reloaded while 64 processes call hooks, and
+%% per-client ordering over 10 000 events from 200 clients.
 %%
 %% Every case asserts that the VM and the callers survive, that every fold
 %% hook is answered within call_timeout plus a margin (?MARGIN_MS: these
@@ -24,7 +25,10 @@
 
 all() ->
     [slow_handler_is_answered_by_the_timeout, slow_inline_call_is_counted_as_overran,
-     one_panic_in_a_hundred_gets_the_policy, queue_overflow_drops_and_refuses_at_once,
+     one_panic_in_a_hundred_gets_the_policy,
+     slow_and_panicking_neighbours_cost_ordinary_clients_nothing_nif,
+     slow_and_panicking_neighbours_cost_ordinary_clients_nothing_port,
+     queue_overflow_drops_and_refuses_at_once,
      reload_under_load, reload_under_load_on_the_port_transport,
      reload_under_load_of_a_java_driver,
      per_client_order_over_10000_events,
@@ -135,9 +139,90 @@ one_panic_in_a_hundred_gets_the_policy(Config) ->
     ?assertMatch({ok, _}, exhook_broker:authenticate(client(<<"fine">>), true)),
     ?assertMatch(#{failed := 1, succeeded := 1}, exhook_test_plugin:stats(rec, 'client.authenticate')).
 
+%% The broker trial of the pool's issue: 240 clients connect 16 at a time,
+%% 150 ordinary, 60 whose every call panics and 30 whose every call sleeps
+%% three times call_timeout. Each ordinary client's calls are answered by
+%% the handler, and well within call_timeout (the scheduling slack of this
+%% suite, a quarter of it): a slow client holds up only its own events.
+slow_and_panicking_neighbours_cost_ordinary_clients_nothing_nif(Config) ->
+    neighbours(Config, nif).
+
+slow_and_panicking_neighbours_cost_ordinary_clients_nothing_port(Config) ->
+    neighbours(Config, port).
+
+neighbours(Config, Transport) ->
+    exhook_test_plugin:set_transport(Transport),
+    try neighbours(Config)
+    after exhook_test_plugin:set_transport(nif)
+    end.
+
+neighbours(Config) ->
+    CallTimeout = 4 * ?MARGIN_MS,
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{pool_size, 8}, {call_timeout, CallTimeout},
+                                                    {failed_action, deny}]),
+    exhook_test_plugin:start([Rec]),
+    [ConnInfo0, Props] = exhook_samples:args('client.connect'),
+    Kind = fun(I) when I rem 8 =:= 0 -> slow;
+              (I) when I rem 4 =:= 1 -> panicking;
+              (_) -> ordinary
+           end,
+    Id = fun(I) -> Prefix = case Kind(I) of
+                                slow -> ["slow-", integer_to_list(3 * CallTimeout), "-"];
+                                panicking -> "panic-";
+                                ordinary -> "ordinary-"
+                            end,
+                   iolist_to_binary([Prefix, integer_to_list(I)])
+         end,
+    %% A connection as the broker raises its hooks: connect, then (when
+    %% accepted) login, online, an ACL check and offline. Each fold call
+    %% is timed: {Millis, answered by handler | policy}.
+    Connection = fun(I) ->
+        ConnInfo = ConnInfo0#{clientid => Id(I)},
+        Client = client(Id(I)),
+        Timed = fun(Call, Decided) -> {Ms, R} = timed(Call), {Ms, Decided(R)} end,
+        Connect = Timed(fun() -> exhook_broker:connect(ConnInfo, Props) end,
+                        fun({ok, _}) -> handler; ({error, _}) -> policy end),
+        case Connect of
+            {_, handler} ->
+                Auth = Timed(fun() -> exhook_broker:authenticate(Client, true) end,
+                             fun({ok, _}) -> handler; ({error, _}) -> policy end),
+                ok = exhook_broker:notify('client.connected', [Client, ConnInfo]),
+                Acl = Timed(fun() -> exhook_broker:check_acl(Client, publish, <<"t/1">>, allow) end,
+                            fun(allow) -> handler; (deny) -> policy end),
+                ok = exhook_broker:notify('client.disconnected', [Client, normal, ConnInfo]),
+                {Kind(I), [Connect, Auth, Acl]};
+            {_, policy} ->
+                ok = exhook_broker:notify('client.connack', [ConnInfo, not_authorized, #{}]),
+                {Kind(I), [Connect]}
+        end
+    end,
+    %% One connection first, untimed: code loading is not the pool's.
+    {ordinary, _} = Connection(2),
+    Results = timed_parallel(16, 240, Connection),
+    ByKind = fun(K) -> lists:append([Calls || {_, {K1, Calls}} <- Results, K1 =:= K]) end,
+    Ordinary = ByKind(ordinary),
+    Millis = lists:sort([Ms || {Ms, _} <- Ordinary]),
+    ct:log("~ts: ordinary clients' ~b calls: median ~b ms, slowest ~w ms",
+           [exhook_test_plugin:transport(), length(Ordinary),
+            lists:nth(length(Millis) div 2 + 1, Millis), lists:nthtail(length(Millis) - 5, Millis)]),
+    %% Every ordinary client logged in and was answered by its handler.
+    ?assertEqual(150 * 3, length(Ordinary)),
+    ?assertEqual([], [C || {_, policy} = C <- Ordinary]),
+    ?assert(lists:last(Millis) < ?MARGIN_MS),
+    %% The others got the policy: the slow ones at the timeout, the
+    %% panicking ones at once.
+    ?assertEqual([], [C || {_, handler} = C <- ByKind(slow) ++ ByKind(panicking)]),
+    ?assertMatch(#{calls := 241, succeeded := 151, failed := 60, timed_out := 30, dropped := 0},
+                 exhook_test_plugin:stats(rec, 'client.connect')),
+    ?assertMatch(#{calls := 151, succeeded := 151},
+                 exhook_test_plugin:stats(rec, 'client.authenticate')).
+
 queue_overflow_drops_and_refuses_at_once(Config) ->
     Capacity = 16,
-    {Rec, _} = exhook_test_plugin:recorder(Config, [{pool_size, 1}, {queue_capacity, Capacity},
+    %% One worker and no more: a stalled worker is not replaced, so the
+    %% queue fills behind it.
+    {Rec, _} = exhook_test_plugin:recorder(Config, [{pool_size, 1}, {pool_max, 1},
+                                                    {queue_capacity, Capacity},
                                                     {failed_action, deny}]),
     exhook_test_plugin:start([Rec]),
     [_, ConnInfo] = exhook_samples:args('client.connected'),

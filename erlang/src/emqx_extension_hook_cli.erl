@@ -34,11 +34,11 @@ print_stats(#{name := Name, transport := Transport, queue_depth := Depth,
                                                                || {K, V} <- Own])])
     end,
     [emqx_extension_hook_emqx:print(
-       "  ~-22ts calls=~b succeeded=~b failed=~b timed_out=~b dropped=~b overran=~b "
-       "queued=~b p50=~.1fus p99=~.1fus~n",
-       [Hook, C, S, F, T, D, O, Q, P50, P99])
+       "  ~-22ts calls=~b succeeded=~b failed=~b timed_out=~b dropped=~b saturated=~b "
+       "overran=~b queued=~b p50=~.1fus p99=~.1fus~n",
+       [Hook, C, S, F, T, D, maps:get(saturated, Counters, 0), O, Q, P50, P99])
      || {Hook, #{calls := C, succeeded := S, failed := F, timed_out := T, dropped := D,
-                 overran := O, queued := Q, p50_us := P50, p99_us := P99}} <- Hooks],
+                 overran := O, queued := Q, p50_us := P50, p99_us := P99} = Counters} <- Hooks],
     ok.
 
 print_driver(#{name := Name, enabled := Enabled, hooks := Hooks} = Info) ->

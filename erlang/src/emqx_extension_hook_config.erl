@@ -8,6 +8,7 @@
 %%                    {call_timeout, 5000},
 %%                    {transport, nif},
 %%                    {pool_size, 8},
+%%                    {pool_max, 64},
 %%                    {queue_capacity, 1024},
 %%                    {failed_action, deny},
 %%                    {optional, false},
@@ -40,6 +41,10 @@
 -define(APP, emqx_extension_hook).
 -define(DEFAULT_CALL_TIMEOUT, 5000).
 -define(DEFAULT_POOL_SIZE, 8).
+%% JVMs: each costs a heap and a start-up, and runs a thread pool.
+-define(DEFAULT_JAVA_POOL_SIZE, 1).
+%% Workers a driver may add while calls block; see the schema.
+-define(DEFAULT_POOL_MAX, 64).
 -define(DEFAULT_QUEUE_CAPACITY, 1024).
 -define(MODES, [inline, dirty_cpu, dirty_io, pool]).
 %% As the original's successor (emqx_exhook, `request_failed_action'):
@@ -58,7 +63,7 @@
                   init_module := string() | undefined,
                   transport := nif | port,
                   call_timeout := pos_integer(), pool_size := pos_integer(),
-                  queue_capacity := pos_integer(),
+                  pool_max := pos_integer(), queue_capacity := pos_integer(),
                   failed_action := ignore | deny, optional := boolean(),
                   priority := integer(),
                   %% Config overrides of the handler's modes: for every fold
@@ -115,7 +120,8 @@ parse(Name, Raw, Pos) when is_list(Raw) ->
                  init_module => init_module(Kind, Raw),
                  transport => Transport,
                  call_timeout => positive(call_timeout, Raw, ?DEFAULT_CALL_TIMEOUT),
-                 pool_size => positive(pool_size, Raw, ?DEFAULT_POOL_SIZE),
+                 pool_size => positive(pool_size, Raw, default_pool_size(Kind)),
+                 pool_max => positive(pool_max, Raw, ?DEFAULT_POOL_MAX),
                  queue_capacity => positive(queue_capacity, Raw, ?DEFAULT_QUEUE_CAPACITY),
                  failed_action => failed_action(Raw),
                  optional => boolean(optional, Raw, false),
@@ -129,6 +135,9 @@ parse(Name, Raw, Pos) when is_list(Raw) ->
     end;
 parse(_Name, Raw, _Pos) ->
     {error, {not_a_proplist, Raw}}.
+
+default_pool_size(java) -> ?DEFAULT_JAVA_POOL_SIZE;
+default_pool_size(_) -> ?DEFAULT_POOL_SIZE.
 
 %% Names become part of module names and metric names.
 valid_name(Name) ->

@@ -195,6 +195,7 @@ ensure_python_library(#{library := Library} = Opts) ->
 
 init_handler(Name, Module, #{call_timeout := T, failed_action := FA, settings := Settings} = Opts) ->
     NifOpts = #{pool_size => maps:get(pool_size, Opts),
+                pool_max => maps:get(pool_max, Opts),
                 queue_capacity => maps:get(queue_capacity, Opts),
                 reporter => whereis(emqx_extension_hook_reporter),
                 logger => whereis(emqx_extension_hook_log),

@@ -25,8 +25,9 @@
 -type transport() :: #transport{}.
 -export_type([transport/0]).
 
-%% Per hook: calls, succeeded, failed, timed_out, dropped; then restarts.
--define(FIELDS, 5).
+%% Per hook: calls, succeeded, failed, timed_out, dropped, saturated; then
+%% restarts.
+-define(FIELDS, 6).
 -define(RESTARTS, (19 * ?FIELDS + 1)).
 %% Consecutive timeouts without a reply after which a process counts as hung.
 -define(HUNG_AFTER, 10).
@@ -45,35 +46,38 @@
 %% process has run the handler's init.
 -spec start(binary(), {string(), [string()]}, emqx_extension_hook_config:opts()) ->
           {ok, transport(), [{binary(), atom()}]} | {error, term()}.
-start(Name, {Exe, Args}, #{call_timeout := T, settings := Settings} = Opts) ->
+start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Settings} = Opts) ->
     Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
     Counters = counters:new(?RESTARTS, [write_concurrency]),
-    {Processes, Threads} = processes(Opts),
-    Init = {init, Name, Settings, #{pool_size => Threads,
-                                    queue_capacity => maps:get(queue_capacity, Opts),
-                                    log_level => emqx_extension_hook_log:level(),
-                                    node => node()}},
+    Init = {init, Name, Settings,
+            (workers(Opts))#{pool_max => share(maps:get(pool_max, Opts), Size),
+                             queue_capacity => share(maps:get(queue_capacity, Opts), Size),
+                             log_level => emqx_extension_hook_log:level(),
+                             node => node()}},
     Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
                        init => Init, init_timeout => max(T, 10000), counters => Counters}
            end,
-    Transport = #transport{tab = Tab, size = Processes, counters = Counters,
+    Transport = #transport{tab = Tab, size = Size, counters = Counters,
                            latency = emqx_extension_hook_latency:new()},
-    start_all(Transport, [Spec(I) || I <- lists:seq(0, Processes - 1)], undefined).
+    start_all(Transport, [Spec(I) || I <- lists:seq(0, Size - 1)], undefined).
 
-%% A JVM is one process with `pool_size' threads: a JVM a worker would
-%% cost each its own heap and start-up. A native handler runs one worker
-%% thread a process: `pool_size' processes give the driver `pool_size'
-%% handlers at work, as the NIF transport's `pool_size' threads do, and
-%% more threads a process would only contend for the same cores.
-processes(#{kind := java, pool_size := Size}) -> {1, Size};
-processes(#{pool_size := Size}) -> {Size, 1}.
+%% `pool_size' processes, each adding workers while its calls block; the
+%% driver's `pool_max' and `queue_capacity' are shared out among them. A
+%% native handler process keeps one warm worker: `pool_size' processes
+%% give the driver `pool_size' handlers at work, as the NIF transport's
+%% `pool_size' threads do. A JVM keeps its own default, since a JVM costs
+%% a heap and a start-up each and a driver runs few of them.
+workers(#{kind := java}) -> #{};
+workers(_) -> #{pool_size => 1}.
+
+share(Total, Parts) -> max(1, (Total + Parts - 1) div Parts).
 
 %% Atoms a handler process may send in a reply. A reply is decoded with
 %% `[safe]', which refuses an atom the node does not know, and in a broker
 %% where none of our NIF libraries is loaded nothing else creates these.
 reply_atoms() ->
     [reply, log, dropped, error, panic, failed, badarg, not_loaded, queue_full,
-     exception, busy, timeout].
+     saturated, exception, busy, timeout].
 
 start_all(Transport, [], Declared) ->
     {ok, Transport, Declared};
@@ -137,6 +141,9 @@ await_reply(Alias, C, Index, T, Server) ->
         %% The process is stopping (a reload or disable): another instance
         %% may answer.
         {Alias, {error, not_loaded}} -> bump(C, Index, 3), {error, stale};
+        %% Refused at once, as the NIF transport counts them.
+        {Alias, {error, queue_full} = Error} -> bump(C, Index, 5), Error;
+        {Alias, {error, saturated} = Error} -> bump(C, Index, 5), bump(C, Index, 6), Error;
         {Alias, {error, _} = Error} -> bump(C, Index, 3), Error;
         {Alias, Result} -> bump(C, Index, 2), Result
     after T ->
@@ -209,7 +216,8 @@ bump(C, Index, Field) ->
 stats(#transport{counters = C, latency = L}, Indexes) ->
     Get = fun(I, F) -> counters:get(C, I * ?FIELDS + F) end,
     Rows = [{I, #{calls => Get(I, 1), succeeded => Get(I, 2), failed => Get(I, 3),
-                  timed_out => Get(I, 4), dropped => Get(I, 5), overran => 0, queued => 0,
+                  timed_out => Get(I, 4), dropped => Get(I, 5), saturated => Get(I, 6),
+                  overran => 0, queued => 0,
                   p50_us => emqx_extension_hook_latency:quantile(L, I, 0.5),
                   p99_us => emqx_extension_hook_latency:quantile(L, I, 0.99)}}
             || I <- Indexes],
@@ -297,8 +305,13 @@ handle_cast(_Msg, S) ->
 
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({Port, {data, Bin}}, #{port := Port} = S) ->
-    deliver(Bin, S),
-    {noreply, S#{timeouts => 0}};
+    case deliver(Bin, S) of
+        answered -> {noreply, S#{timeouts => 0}};
+        %% Every worker the process may have is stuck in the handler: as
+        %% hung as a process that does not answer at all.
+        saturated -> handle_cast(timed_out, S);
+        other -> {noreply, S}
+    end;
 handle_info({Port, {exit_status, Status}}, #{port := Port} = S) ->
     {noreply, down(io_lib:format("exited with status ~b", [Status]), S)};
 %% A write to a process that died closes the port before its exit status
@@ -320,22 +333,31 @@ handle_info(_Info, S) ->
     {noreply, S}.
 
 %% What the process sent: a reply goes to the caller's alias; a log
-%% record to the broker's logger.
+%% record to the broker's logger. Says whether a handler answered, for
+%% telling a hung process from a working one: log records come from
+%% threads of their own, and a saturated process refuses at once.
 deliver(Bin, #{counters := C, name := Name}) ->
     case safe_term(Bin) of
+        {reply, Alias, {error, saturated} = Result} when is_reference(Alias) ->
+            Alias ! {Alias, Result},
+            saturated;
         {reply, Alias, Result} when is_reference(Alias) ->
-            Alias ! {Alias, Result};
+            Alias ! {Alias, Result},
+            answered;
         {log, Level, Text, Meta} when is_atom(Level), is_binary(Text), is_map(Meta) ->
-            emqx_extension_hook_log:emit(Name, Level, Text, Meta);
+            emqx_extension_hook_log:emit(Name, Level, Text, Meta),
+            other;
         {log, Level, Text} when is_atom(Level), is_binary(Text) ->
-            emqx_extension_hook_log:emit(Name, Level, Text, #{});
+            emqx_extension_hook_log:emit(Name, Level, Text, #{}),
+            other;
         {dropped, Index} when is_integer(Index), Index >= 0, Index < 19 ->
             %% A notification the process's full queue refused: it was
             %% counted as succeeded when sent.
             counters:sub(C, Index * ?FIELDS + 2, 1),
-            counters:add(C, Index * ?FIELDS + 5, 1);
+            counters:add(C, Index * ?FIELDS + 5, 1),
+            other;
         _ ->
-            ok
+            other
     end.
 
 %% The process is gone: callers get the failure policy (no entry in the

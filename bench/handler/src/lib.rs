@@ -3,7 +3,9 @@
 //! to the handler and back, not the handler's own work.
 //!
 //! - `client.authenticate`: allow a non-empty clientid that comes with a
-//!   password or a username, deny anything else;
+//!   password or a username, deny anything else; a clientid that starts
+//!   with [`SLOW_PREFIX`] first sleeps [`SLOW_CALL`] (the slow neighbour
+//!   the pool must not let hold up anyone else);
 //! - `client.check_acl`: deny when the username is empty or missing, else allow;
 //! - `client.connected`: read the clientid and count (one relaxed atomic add);
 //! - `message.publish`: read the topic and the payload length, continue
@@ -14,7 +16,7 @@
 //!   events counted>"`; any other goes on unchanged. Over the Port
 //!   transport the handler runs in OS processes whose counter the VM cannot
 //!   read: the probe, queued behind a client's notifications (same clientid,
-//!   same process, same worker), answers once they are handled, with the
+//!   same process, same lane), answers once they are handled, with the
 //!   count of the process that handled them.
 //!
 //! The handler declares `Mode::Pool`; each benchmark run overrides the
@@ -26,9 +28,16 @@ use emqx_extension_sdk::{
     PubSub, PublishDecision,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The topic of the benchmark's probe (see `message.delivered`).
 pub const COUNT_TOPIC: &str = "$bench/connected";
+
+/// Logins of clientids with this prefix take [`SLOW_CALL`].
+pub const SLOW_PREFIX: &str = "bench-slow-";
+
+/// How long a slow login takes.
+pub const SLOW_CALL: Duration = Duration::from_millis(100);
 
 /// The benchmark handler; its only state is two counters.
 pub struct BenchHandler {
@@ -55,6 +64,9 @@ impl Handler for BenchHandler {
         _so_far: AuthResult,
         _ctx: &Context,
     ) -> AuthDecision {
+        if client.clientid().starts_with(SLOW_PREFIX) {
+            std::thread::sleep(SLOW_CALL);
+        }
         let has_secret = client.password().is_some_and(|p| !p.is_empty())
             || client.username().is_some_and(|u| !u.is_empty());
         if !client.clientid().is_empty() && has_secret {

@@ -63,6 +63,7 @@ keys! {
     call = "call", cast = "cast", reply = "reply", init = "init", init_ok = "init_ok",
     init_error = "init_error", deinit = "deinit", deinit_ok = "deinit_ok",
     panic = "panic", failed = "failed", badarg = "badarg", not_loaded = "not_loaded", queue_full = "queue_full",
+    saturated = "saturated",
     dropped = "dropped", external = "external", internal = "internal", mqtt = "mqtt",
     tcp = "tcp", emqx_connection = "emqx_connection", normal = "normal",
 }

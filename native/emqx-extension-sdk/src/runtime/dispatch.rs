@@ -166,9 +166,9 @@ fn dropped_by_node<'a>(term: impl Value<'a>) -> String {
         .unwrap_or_default()
 }
 
-/// The clientid an event belongs to: the key that keeps one client's
-/// events in order, and the name in reports. `None` if the arguments do
-/// not carry one.
+/// The clientid an event belongs to: its lane in the pool (which keeps
+/// one client's events in order), and the name in reports. `None` if the
+/// arguments do not carry one.
 pub(crate) fn client_term<'a, V: Value<'a>>(hook: Hook, args: V) -> Option<V> {
     let first = args.element(0)?;
     match hook {
@@ -177,4 +177,10 @@ pub(crate) fn client_term<'a, V: Value<'a>>(hook: Hook, args: V) -> Option<V> {
             .flatten(),
         _ => first.get(Key::clientid),
     }
+}
+
+/// The bytes of the clientid an event belongs to, the key of its lane;
+/// `None` if it has none (or not a binary, as EMQX never passes).
+pub(crate) fn client_bytes<'a, V: Value<'a>>(hook: Hook, args: V) -> Option<&'a [u8]> {
+    client_term(hook, args)?.binary()
 }

@@ -150,7 +150,7 @@ pub(crate) fn start(sink: Box<dyn Sink>, level: log::LevelFilter, driver: &str) 
     }
     let (queue, receiver) = crossbeam_channel::bounded(CAPACITY);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
-    let spawned = super::pool::on_own_thread(move || {
+    let spawned = super::own_thread::on_own_thread(move || {
         std::thread::Builder::new()
             .name("exhook-log".into())
             .spawn(move || forward(&receiver, &stop_rx, sink))

@@ -23,8 +23,9 @@
 pub(crate) mod dispatch;
 #[doc(hidden)]
 pub mod logging;
+mod own_thread;
 mod pool;
-pub(crate) use pool::on_own_thread as spawn_off_vm;
+pub(crate) use own_thread::on_own_thread as spawn_off_vm;
 pub mod port;
 mod report;
 mod stats;
@@ -33,8 +34,8 @@ use crate::decode::{self, DecodeError};
 use crate::hook::{Context, Hook, HookSet, HookSpec};
 use crate::value::{Build, Key, NifBuild};
 use crate::{Config, Handler, InitError};
-use dispatch::{client_term, dispatch};
-use pool::{Leftovers, Pool, PoolConfig, Rejected, Work};
+use dispatch::{client_bytes, client_term, dispatch};
+use pool::{JobKind, Pool, PoolConfig, PoolOption, Rejected, Stop, Work};
 use report::{Kind, Report, Reporter};
 use rustler::env::{OwnedEnv, SavedTerm};
 use rustler::sys::{c_char, c_int, c_uint, c_void, ErlNifEnv, ErlNifFunc, ErlNifTerm};
@@ -58,9 +59,9 @@ static FACTORY: OnceLock<Factory> = OnceLock::new();
 mod atoms {
     rustler::atoms! {
         init_failed, already_stopped, ok, abandoned, replied, finish,
-        pool_size, queue_capacity, spin_us, reporter, logger, log_level, exhook_log,
+        pool_size, pool_max, queue_capacity, spin_us, reporter, logger, log_level, exhook_log,
         debug, info, warning, error, undefined,
-        calls, succeeded, failed, timed_out, dropped, overran, queued, p50_us, p99_us,
+        calls, succeeded, failed, timed_out, dropped, saturated, overran, queued, p50_us, p99_us,
     }
 }
 
@@ -485,18 +486,20 @@ fn hook_names<'a>(env: Env<'a>, _args: &[Term<'a>]) -> rustler::NifResult<Term<'
     Ok(names.encode(env))
 }
 
-/// `Opts`: `#{pool_size, queue_capacity, spin_us, reporter}`.
+/// `Opts`: `#{pool_size, pool_max, queue_capacity, spin_us, reporter}`,
+/// each optional (see [`PoolConfig`] for the defaults).
 fn pool_config(opts: Term) -> rustler::NifResult<PoolConfig> {
-    let get = |key, default: usize| -> rustler::NifResult<usize> {
-        match opts.map_get(key) {
-            Ok(v) => v.decode(),
-            Err(_) => Ok(default),
-        }
-    };
-    Ok(PoolConfig {
-        workers: get(atoms::pool_size(), 8)?.max(1),
-        capacity: get(atoms::queue_capacity(), 1024)?.max(1),
-        spin: Duration::from_micros(get(atoms::spin_us(), 50)? as u64),
+    PoolConfig::from_options(|option| {
+        let key = match option {
+            PoolOption::Size => atoms::pool_size(),
+            PoolOption::Max => atoms::pool_max(),
+            PoolOption::Capacity => atoms::queue_capacity(),
+            PoolOption::SpinUs => atoms::spin_us(),
+        };
+        opts.map_get(key)
+            .ok()
+            .map(|v| v.decode::<u64>())
+            .transpose()
     })
 }
 
@@ -669,9 +672,9 @@ fn driver_deinit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
     };
     let driver: ResourceArc<Driver> = driver.decode()?;
     let leftovers = if *how == atoms::finish().encode(env) {
-        Leftovers::Finish
+        Stop::Finish
     } else {
-        Leftovers::Drain
+        Stop::Drain
     };
     if !driver.live.swap(false, Ordering::AcqRel) {
         return Ok(atoms::already_stopped().encode(env));
@@ -783,13 +786,15 @@ fn driver_call<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     Ok(outcome.unwrap_or_else(|e| error_term(env, &e)))
 }
 
-/// Queues a job; the error term to return when it was not queued.
+/// Queues a job in its client's lane; the error term to return when it
+/// was not queued.
 fn enqueue<'a>(
     env: Env<'a>,
     driver: &Driver,
     hook: Hook,
     hook_args: Term<'a>,
     timeout: Duration,
+    kind: JobKind,
     reply: impl FnOnce(&OwnedEnv) -> Option<ReplyTo>,
 ) -> Result<(), Term<'a>> {
     let core = &*driver.core;
@@ -799,7 +804,7 @@ fn enqueue<'a>(
         HookStats::bump(&stats.failed);
         return Err(error_term(env, &CallError::NotLoaded));
     }
-    let shard = client_term(hook, hook_args).map_or(0, |c| u64::from(c.hash_phash2()));
+    let lane = driver.pool.lane(client_bytes(hook, hook_args));
     let owned = OwnedEnv::new();
     let args = owned.save(hook_args);
     let reply = reply(&owned);
@@ -813,28 +818,39 @@ fn enqueue<'a>(
         deadline: now + timeout,
     };
     stats.queued.fetch_add(1, Ordering::Relaxed);
-    match driver.pool.submit(shard, job) {
-        Ok(()) => Ok(()),
-        Err(rejected) => {
-            stats.queued.fetch_sub(1, Ordering::Relaxed);
-            if let Rejected::Closed(_) = rejected {
-                HookStats::bump(&stats.failed);
-                return Err(error_term(env, &CallError::NotLoaded));
-            }
-            HookStats::bump(&stats.dropped);
-            let client = client_text(hook, hook_args);
-            core.reporter.send_from_nif(
-                env,
-                Report {
-                    kind: Kind::QueueFull,
-                    hook: hook.name(),
-                    client: &client,
-                    detail: "the driver's queue is full",
-                },
-            );
-            Err(error_reply(&NifBuild(env), Key::queue_full, None))
+    let rejected = match driver.pool.submit(lane, job, kind) {
+        Ok(()) => return Ok(()),
+        Err(rejected) => rejected,
+    };
+    stats.queued.fetch_sub(1, Ordering::Relaxed);
+    let (kind, tag, detail) = match rejected {
+        Rejected::Closed(_) => {
+            HookStats::bump(&stats.failed);
+            return Err(error_term(env, &CallError::NotLoaded));
         }
-    }
+        Rejected::Full(_) => (
+            Kind::QueueFull,
+            Key::queue_full,
+            "the driver's queue is full",
+        ),
+        Rejected::Saturated(_) => {
+            HookStats::bump(&stats.saturated);
+            let detail = "every worker is busy with a long call and the pool is at pool_max";
+            (Kind::Saturated, Key::saturated, detail)
+        }
+    };
+    HookStats::bump(&stats.dropped);
+    let client = client_text(hook, hook_args);
+    core.reporter.send_from_nif(
+        env,
+        Report {
+            kind,
+            hook: hook.name(),
+            client: &client,
+            detail,
+        },
+    );
+    Err(error_reply(&NifBuild(env), tag, None))
 }
 
 /// `pool` fold hooks: queue the call; the worker sends `{Tag, Result}`.
@@ -851,13 +867,21 @@ fn driver_submit<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term
         hook,
     });
     let for_job = request.clone();
-    let queued = enqueue(env, &driver, hook, *hook_args, timeout, |owned| {
-        Some(ReplyTo {
-            pid,
-            tag: owned.save(*tag),
-            request: for_job,
-        })
-    });
+    let queued = enqueue(
+        env,
+        &driver,
+        hook,
+        *hook_args,
+        timeout,
+        JobKind::Call,
+        |owned| {
+            Some(ReplyTo {
+                pid,
+                tag: owned.save(*tag),
+                request: for_job,
+            })
+        },
+    );
     Ok(match queued {
         Ok(()) => (atoms::ok(), request).encode(env),
         Err(error) => error,
@@ -904,7 +928,15 @@ fn driver_cast<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<'
     // from when it was queued as its deadline.
     let timeout = Duration::from_millis(timeout_ms.decode()?);
     Ok(
-        match enqueue(env, &driver, hook, *hook_args, timeout, |_| None) {
+        match enqueue(
+            env,
+            &driver,
+            hook,
+            *hook_args,
+            timeout,
+            JobKind::Notify,
+            |_| None,
+        ) {
             Ok(()) => atoms::ok().encode(env),
             Err(error) => error,
         },
@@ -928,6 +960,7 @@ fn driver_stats<'a>(env: Env<'a>, args: &[Term<'a>]) -> rustler::NifResult<Term<
                 (atoms::failed().encode(env), s.failed.encode(env)),
                 (atoms::timed_out().encode(env), s.timed_out.encode(env)),
                 (atoms::dropped().encode(env), s.dropped.encode(env)),
+                (atoms::saturated().encode(env), s.saturated.encode(env)),
                 (atoms::overran().encode(env), s.overran.encode(env)),
                 (atoms::queued().encode(env), s.queued.max(0).encode(env)),
                 (atoms::p50_us().encode(env), s.p50_us.encode(env)),

@@ -26,6 +26,7 @@ pub(crate) enum Kind {
     Timeout,
     Overran,
     QueueFull,
+    Saturated,
 }
 
 impl Kind {
@@ -37,6 +38,7 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::Overran => "overran",
             Kind::QueueFull => "queue_full",
+            Kind::Saturated => "saturated",
         }
     }
 }

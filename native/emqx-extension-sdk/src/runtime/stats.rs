@@ -80,7 +80,8 @@ impl Histogram {
 
 /// One hook's counters. Fold calls end in exactly one of succeeded,
 /// failed, timed_out or dropped; notifications in succeeded, failed or
-/// dropped.
+/// dropped. Dropped counts what the pool refused at once: a full queue,
+/// or (fold calls) a saturated pool, which `saturated` counts again.
 #[derive(Default)]
 pub(crate) struct HookStats {
     pub calls: AtomicU64,
@@ -88,6 +89,9 @@ pub(crate) struct HookStats {
     pub failed: AtomicU64,
     pub timed_out: AtomicU64,
     pub dropped: AtomicU64,
+    /// Fold calls refused because every worker was stalled in a long call
+    /// and the pool had as many as it may (also counted in `dropped`).
+    pub saturated: AtomicU64,
     /// Inline and dirty calls that took longer than call_timeout (they
     /// cannot be interrupted, so they also count as succeeded or failed).
     pub overran: AtomicU64,
@@ -129,6 +133,7 @@ pub(crate) struct Snapshot {
     pub failed: u64,
     pub timed_out: u64,
     pub dropped: u64,
+    pub saturated: u64,
     pub overran: u64,
     pub queued: i64,
     pub p50_us: f64,
@@ -144,6 +149,7 @@ impl HookStats {
             failed: get(&self.failed),
             timed_out: get(&self.timed_out),
             dropped: get(&self.dropped),
+            saturated: get(&self.saturated),
             overran: get(&self.overran),
             queued: self.queued.load(Ordering::Relaxed),
             p50_us: self.latency.quantile_us(0.5),

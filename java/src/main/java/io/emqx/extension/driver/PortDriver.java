@@ -49,7 +49,7 @@ import java.util.concurrent.ExecutionException;
  *
  * <p>Usage: {@code java -cp emqx-extension-java.jar:HANDLER_PATH
  * io.emqx.extension.driver.PortDriver HandlerClass}. Opts keys read:
- * {@code pool_size} (core worker threads, default 8), {@code max_pool_size}
+ * {@code pool_size} (core worker threads, default 8), {@code pool_max}
  * (default 256), {@code queue_capacity} (calls and casts waiting to run,
  * default 1024), {@code spin_us} (how long an idle reader or worker polls
  * for work before it sleeps, default 50), {@code node} (the broker node's
@@ -199,7 +199,7 @@ public final class PortDriver {
             int core = (int) Decode.integer(opts.get("pool_size"), 8);
             long spinNs = Math.max(0, Decode.integer(opts.get("spin_us"), 50)) * 1000;
             in.spin(spinNs);
-            lanes = new Lanes(core, (int) Decode.integer(opts.get("max_pool_size"), 256),
+            lanes = new Lanes(core, (int) Decode.integer(opts.get("pool_max"), 256),
                     (int) Decode.integer(opts.get("queue_capacity"), 1024), spinNs, this::readerStuck);
             List<Term> declared = new ArrayList<>();
             for (HookSpec s : specs) {
