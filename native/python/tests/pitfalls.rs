@@ -37,6 +37,7 @@ fn auth_failure(h: &TestBroker<PythonHandler>, clientid: &str) -> Option<String>
 
 #[test]
 fn print_and_stderr_reach_the_log_line_by_line_at_info_and_warning() {
+    let _shared = interpreter_wide_state();
     let h = auth_driver(
         "printing",
         "    print('hello', 'world')\n    print('two\\nlines')\n    print('part', end='')\n    print('ial')\n\
@@ -61,6 +62,7 @@ fn print_and_stderr_reach_the_log_line_by_line_at_info_and_warning() {
 
 #[test]
 fn logging_records_reach_the_log_at_their_level_and_follow_the_brokers() {
+    let _shared = interpreter_wide_state();
     let h = auth_driver(
         "logging",
         "    log = logging.getLogger('acl')\n    log.info('checked %s', clientinfo[1][1].decode())\n\
@@ -106,6 +108,7 @@ fn logging_records_reach_the_log_at_their_level_and_follow_the_brokers() {
 
 #[test]
 fn output_still_reaches_the_log_after_deinit_and_init() {
+    let _shared = interpreter_wide_state();
     setup();
     let dir = temp_dir("reinit");
     // A deinit that takes print() and logging away from the broker.

@@ -10,7 +10,7 @@ use emqx_extension_sdk::{
     ClientInfo, Config, ConnInfo, Context, Handler, Hook, InitError, Message,
 };
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// One log record: level, target (the driver's name), text.
@@ -38,9 +38,12 @@ impl log::Log for Keeper {
 
 extern "C" fn vm_sigterm(_: libc::c_int) {}
 
-/// The address of the SIGTERM handler the stand-in VM installed.
+/// The address of the SIGTERM handler the stand-in VM installed: the one
+/// `setup` took, since a function's address is not unique (the compiler
+/// may give each codegen unit its own copy of `vm_sigterm`).
 pub fn vm_sigterm_handler() -> libc::sighandler_t {
-    vm_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t
+    static INSTALLED: OnceLock<libc::sighandler_t> = OnceLock::new();
+    *INSTALLED.get_or_init(|| vm_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t)
 }
 
 /// The current disposition of `signal`.
@@ -71,6 +74,15 @@ pub fn setup() {
         log::set_logger(&Keeper).expect("the only logger");
         log::set_max_level(log::LevelFilter::Trace);
     });
+}
+
+/// Held by the tests that change or depend on state every driver of the
+/// interpreter shares (`sys.stdout`, the root logger's level,
+/// `log::max_level`): the tests of one binary share one interpreter and
+/// run in parallel.
+pub fn interpreter_wide_state() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Every record logged for `target` so far.
