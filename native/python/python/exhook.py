@@ -26,7 +26,12 @@ filter alone.
 >>> def on_client_connect(conninfo, props, state):
 ...     if dict(conninfo).get(b"username") == b"mallory":
 ...         return exhook.refuse(exhook.BANNED)
+
+:func:`settings` gives the driver's settings (``exhook.drivers.NAME.handler.KEY``
+among them) to ``init()`` and ``deinit()``.
 """
+
+import threading
 
 __all__ = [
     "Decision",
@@ -40,6 +45,7 @@ __all__ = [
     "rewrite_filter",
     "drop",
     "rewrite",
+    "settings",
     "UNSPECIFIED_ERROR",
     "CLIENT_IDENTIFIER_NOT_VALID",
     "BAD_USERNAME_OR_PASSWORD",
@@ -185,6 +191,32 @@ def _text(value, what):
         return value
     raise TypeError("%s must be str or bytes" % what)
 
+
+def settings() -> dict:
+    """The settings of the driver whose module is being loaded: what a
+    Rust handler's ``Config`` holds, as a ``dict`` of text. The handler's
+    own settings (``exhook.drivers.NAME.handler.KEY = VALUE`` in the
+    plugin's conf) under their own names (``KEY``), the driver's keys
+    (``path``, ``init_module``, ``call_timeout``, ...) and ``node``, the
+    broker's node name. Where a key appears twice, the first value counts.
+
+    Only while the driver imports its module, runs ``init()`` or runs
+    ``deinit()``: keep what a hook needs in your State.
+
+    Raises :class:`RuntimeError` anywhere else.
+    """
+    current = getattr(_loading, "settings", None)
+    if current is None:
+        raise RuntimeError(
+            "exhook.settings() is only available while a driver's module is "
+            "imported, in init() and in deinit()"
+        )
+    return dict(current)
+
+
+# The settings of the driver this thread is loading or unloading, set by
+# the driver's support code.
+_loading = threading.local()
 
 _DENY = DenyFilter()
 _DROP = Drop()
