@@ -9,6 +9,7 @@ driver puts on the interpreter's path, adds the others the broker allows:
 hook                    may return
 ======================  ==============================================
 client_connect          :func:`refuse`
+client_authenticate     :func:`allow_superuser`
 client_subscribe        :func:`deny`, :func:`rewrite_filter`
 message_publish         :func:`drop`, :func:`rewrite`
 message_delivered       :func:`rewrite`
@@ -36,11 +37,13 @@ import threading
 __all__ = [
     "Decision",
     "Refuse",
+    "AllowSuperuser",
     "DenyFilter",
     "RewriteFilter",
     "Drop",
     "Rewrite",
     "refuse",
+    "allow_superuser",
     "deny",
     "rewrite_filter",
     "drop",
@@ -98,6 +101,13 @@ class Refuse(Decision):
         self.reason_code = reason_code
 
 
+class AllowSuperuser(Decision):
+    """``client_authenticate``: let the client in as a superuser (the
+    broker then skips its ACL checks)."""
+
+    __slots__ = ()
+
+
 class DenyFilter(Decision):
     """``client_subscribe``: refuse this topic filter (0x80 in the SUBACK)."""
 
@@ -144,6 +154,16 @@ def refuse(reason_code: int = NOT_AUTHORIZED) -> Refuse:
     True
     """
     return Refuse(reason_code)
+
+
+def allow_superuser() -> AllowSuperuser:
+    """Let a client in as a superuser (from ``on_client_authenticate``);
+    ``(0, True)`` lets it in as an ordinary client.
+
+    >>> allow_superuser()
+    AllowSuperuser()
+    """
+    return _ALLOW_SUPERUSER
 
 
 def deny() -> DenyFilter:
@@ -218,5 +238,6 @@ def settings() -> dict:
 # the driver's support code.
 _loading = threading.local()
 
+_ALLOW_SUPERUSER = AllowSuperuser()
 _DENY = DenyFilter()
 _DROP = Drop()
