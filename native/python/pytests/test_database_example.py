@@ -236,6 +236,10 @@ def test_messages_keep_binary_payloads_and_a_refused_record_spoils_its_transacti
     with pytest.raises(DbError) as refused:
         store.write(conn, [message("p/2"), message(None)])
     assert not refused.value.transient
+    for unstorable in (message("\ud800"), message("p", msgid=2 ** 70)):
+        with pytest.raises(DbError) as refused:
+            store.write(conn, [unstorable])
+        assert not refused.value.transient, "tried again forever"
     assert conn.execute("SELECT COUNT(*) FROM mqtt_messages").fetchone() == (1,)
     assert store.query_text(conn, "SELECT topic, payload FROM mqtt_messages")[1] == [
         ["p/1", "\\x" + bytes(range(256)).hex()]]

@@ -10,7 +10,7 @@ at once instead of each one waiting out ``db_timeout``.
 import sqlite3
 import threading
 import time
-from typing import Callable, List, TypeVar
+from typing import Callable, List, Optional, TypeVar
 
 from . import store
 from .store import DbError
@@ -35,7 +35,7 @@ class Pool:
         self._paused_until = 0.0
         self._closed = False
 
-    def run(self, op: Callable[[sqlite3.Connection], T], timeout: float = None) -> T:
+    def run(self, op: Callable[[sqlite3.Connection], T], timeout: Optional[float] = None) -> T:
         """``op(conn)`` on a connection, waiting at most ``timeout`` seconds
         (``op_timeout`` by default) for one. A connection that fails with a
         transient error is closed; if it had been idle in the pool, ``op`` is

@@ -84,7 +84,15 @@ class DbError(Exception):
 def db_error(e: Exception) -> DbError:
     """``e`` (from ``sqlite3`` or from binding a value) as a :class:`DbError`."""
     refused = isinstance(
-        e, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, OverflowError, TypeError)
+        e,
+        (
+            sqlite3.IntegrityError,
+            sqlite3.DataError,
+            sqlite3.InterfaceError,
+            OverflowError,
+            TypeError,
+            ValueError,  # text SQLite cannot take (a lone surrogate)
+        ),
     )
     return DbError("SQLite: %s" % e, transient=not refused)
 
