@@ -148,3 +148,14 @@ bench-java: compile
 	erlc -o bench/_build/ebin bench/exhook_java_bench.erl
 	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
 	  -run exhook_java_bench main $(CURDIR) $(BENCH_JAVA_SECONDS)
+
+# Logins/s through the Python database example (native/python/examples/database)
+# on SQLite, 1 and 64 callers, against the Rust database example in the same
+# run; printed, not asserted (under a minute).
+.PHONY: bench-python-database
+BENCH_PYDB_SECONDS ?= 2.0
+bench-python-database: compile pyvenv
+	mkdir -p bench/_build/ebin
+	erlc -o bench/_build/ebin bench/exhook_pydb_bench.erl bench/emqx_metrics.erl
+	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
+	  -run exhook_pydb_bench main $(CURDIR) $(BENCH_PYDB_SECONDS)

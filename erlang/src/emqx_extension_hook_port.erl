@@ -254,12 +254,19 @@ init(Spec) ->
             {stop, Reason}
     end.
 
-open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := Tab, index := I}) ->
+open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout} = Spec) ->
     Port = open_port({spawn_executable, Exe},
                      [{args, Args}, {packet, 4}, binary, exit_status, use_stdio,
                       {busy_limits_port, {?BUSY_LOW, ?BUSY_HIGH}},
                       {busy_limits_msgq, {?BUSY_LOW, ?BUSY_HIGH}}]),
     true = erlang:port_command(Port, term_to_binary(Init)),
+    await_init(Port, Spec, erlang:monotonic_time(millisecond) + Timeout).
+
+%% The init's answer. What the handler logs while its init runs (a
+%% database it cannot reach yet, a print) comes first and goes to the
+%% logger, as it does once the process runs.
+await_init(Port, #{tab := Tab, index := I} = Spec, Deadline) ->
+    Left = max(Deadline - erlang:monotonic_time(millisecond), 0),
     receive
         {Port, {data, Bin}} ->
             case safe_term(Bin) of
@@ -270,13 +277,16 @@ open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := T
                 {init_error, Why} ->
                     close(Port),
                     {error, {init_failed, Why}};
+                Log when is_tuple(Log), element(1, Log) =:= log ->
+                    deliver(Bin, Spec),
+                    await_init(Port, Spec, Deadline);
                 Other ->
                     close(Port),
                     {error, {bad_init_reply, Other}}
             end;
         {Port, {exit_status, Status}} ->
             {error, {exited, Status}}
-    after Timeout ->
+    after Left ->
         close(Port),
         {error, init_timeout}
     end.
