@@ -246,12 +246,17 @@ init(Spec) ->
             {stop, Reason}
     end.
 
-open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := Tab, index := I}) ->
+open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout} = Spec) ->
     Port = open_port({spawn_executable, Exe},
                      [{args, Args}, {packet, 4}, binary, exit_status, use_stdio,
                       {busy_limits_port, {?BUSY_LOW, ?BUSY_HIGH}},
                       {busy_limits_msgq, {?BUSY_LOW, ?BUSY_HIGH}}]),
     true = erlang:port_command(Port, term_to_binary(Init)),
+    await_init(Port, Spec, erlang:monotonic_time(millisecond) + Timeout).
+
+%% The answer to init. What the handler logs while it starts (its init
+%% prints, the driver reports its start-up) may come first: it is logged.
+await_init(Port, #{tab := Tab, index := I} = Spec, Until) ->
     receive
         {Port, {data, Bin}} ->
             case safe_term(Bin) of
@@ -262,13 +267,16 @@ open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := T
                 {init_error, Why} ->
                     close(Port),
                     {error, {init_failed, Why}};
+                Log when is_tuple(Log), element(1, Log) =:= log ->
+                    deliver(Bin, Spec),
+                    await_init(Port, Spec, Until);
                 Other ->
                     close(Port),
                     {error, {bad_init_reply, Other}}
             end;
         {Port, {exit_status, Status}} ->
             {error, {exited, Status}}
-    after Timeout ->
+    after max(0, Until - erlang:monotonic_time(millisecond)) ->
         close(Port),
         {error, init_timeout}
     end.
