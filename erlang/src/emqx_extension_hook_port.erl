@@ -28,8 +28,13 @@
 %% Per hook: calls, succeeded, failed, timed_out, dropped; then restarts.
 -define(FIELDS, 5).
 -define(RESTARTS, (19 * ?FIELDS + 1)).
-%% Consecutive timeouts without a reply after which a process counts as hung.
+%% A process counts as hung when this many calls in a row timed out and it
+%% has sent nothing for this many call timeouts (at most HUNG_SILENT_MAX_MS):
+%% a stall shorter than that (the machine, a pause) times out every call in
+%% flight at once, and killing the process for it would fail every call
+%% until its restart.
 -define(HUNG_AFTER, 10).
+-define(HUNG_SILENT_MAX_MS, 10000).
 -define(BACKOFF_MIN_MS, 100).
 -define(BACKOFF_MAX_MS, 5000).
 %% Bytes queued towards a process (in the port, and in commands from
@@ -54,7 +59,8 @@ start(Name, {Exe, Args}, #{call_timeout := T, settings := Settings} = Opts) ->
                                     log_level => emqx_extension_hook_log:level(),
                                     node => node()}},
     Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
-                       init => Init, init_timeout => max(T, 10000), counters => Counters}
+                       init => Init, init_timeout => max(T, 10000), call_timeout => T,
+                       counters => Counters}
            end,
     Transport = #transport{tab = Tab, size = Processes, counters = Counters,
                            latency = emqx_extension_hook_latency:new()},
@@ -241,7 +247,7 @@ init(Spec) ->
     case open(Spec) of
         {ok, Port, Declared} ->
             {ok, Spec#{port => Port, declared => Declared, backoff => ?BACKOFF_MIN_MS,
-                       timeouts => 0}};
+                       timeouts => 0, answered_at => now_ms()}};
         {error, Reason} ->
             {stop, Reason}
     end.
@@ -294,10 +300,17 @@ handle_call(_Request, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
-handle_cast(timed_out, #{timeouts := N, port := Port} = S) when N + 1 >= ?HUNG_AFTER, is_port(Port) ->
-    report(S, "no answer to ~b calls in a row: killing it", [N + 1]),
-    kill(Port),
-    {noreply, S#{timeouts => 0}};
+handle_cast(timed_out, #{timeouts := N, port := Port, answered_at := At, call_timeout := T} = S)
+  when N + 1 >= ?HUNG_AFTER, is_port(Port) ->
+    Silent = now_ms() - At,
+    case Silent >= min(?HUNG_AFTER * T, ?HUNG_SILENT_MAX_MS) of
+        true ->
+            report(S, "no answer to ~b calls in a row, nothing sent for ~b ms: killing it", [N + 1, Silent]),
+            kill(Port),
+            {noreply, S#{timeouts => 0}};
+        false ->
+            {noreply, S#{timeouts => N + 1}}
+    end;
 handle_cast(timed_out, #{timeouts := N} = S) ->
     {noreply, S#{timeouts => N + 1}};
 handle_cast(_Msg, S) ->
@@ -306,7 +319,7 @@ handle_cast(_Msg, S) ->
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({Port, {data, Bin}}, #{port := Port} = S) ->
     deliver(Bin, S),
-    {noreply, S#{timeouts => 0}};
+    {noreply, S#{timeouts => 0, answered_at => now_ms()}};
 handle_info({Port, {exit_status, Status}}, #{port := Port} = S) ->
     {noreply, down(io_lib:format("exited with status ~b", [Status]), S)};
 %% A write to a process that died closes the port before its exit status
@@ -317,7 +330,7 @@ handle_info(restart, #{backoff := Backoff} = S) ->
     case open(S) of
         {ok, Port, _} ->
             catch ets:delete(maps:get(tab, S), {server, maps:get(index, S)}),
-            {noreply, S#{port => Port, backoff => ?BACKOFF_MIN_MS, timeouts => 0}};
+            {noreply, S#{port => Port, backoff => ?BACKOFF_MIN_MS, timeouts => 0, answered_at => now_ms()}};
         {error, Reason} ->
             Next = min(Backoff * 2, ?BACKOFF_MAX_MS),
             report(S, "restart failed: ~0p; retrying in ~b ms", [Reason, Next]),
@@ -378,6 +391,9 @@ finish(Port, S, Until) ->
     after max(0, Until - erlang:monotonic_time(millisecond)) ->
         kill(Port)
     end.
+
+now_ms() ->
+    erlang:monotonic_time(millisecond).
 
 close(Port) ->
     catch erlang:port_close(Port),
