@@ -25,7 +25,8 @@ groups() ->
      {port, [], Decisions},
      %% The Java examples answer as the Rust ones; the recorder and the
      %% failure cases are Rust handlers.
-     {java, [], [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers}]},
+     {java, [], [the_jvm_runs_with_the_java_and_jvm_args_of_the_config,
+                 {group, custom_hook}, {group, gatekeeper}, {group, two_drivers}]},
      {port_recovery, [], [killed_processes_restart_and_every_call_is_answered,
                           hung_process_is_killed_and_restarted,
                           a_stall_that_times_out_every_call_in_flight_kills_nothing,
@@ -582,6 +583,22 @@ hung_process_is_killed_and_restarted(Config) ->
     {ok, #{pids := [Pid1]}} = await_processes(rec, 1, fun(Pids) -> Pids =/= [Pid0] end),
     ?assertNotEqual(Pid0, Pid1),
     ?assertMatch({ok, _}, await_login_decided()).
+
+%% A java driver's `java' and `jvm_args' settings start its JVM.
+the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
+    Java = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+    {gate, Opts} = exhook_test_plugin:gate(),
+    start_plugin([{gate, [{java, Java}, {jvm_args, "-Xmx96m -Dexhook.test=set"} | Opts]}]),
+    try
+        {ok, #{pids := [Pid]}} = port_processes(gate),
+        {ok, Cmdline} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/cmdline"),
+        [Exe | Args] = binary:split(Cmdline, <<0>>, [global, trim]),
+        ?assertEqual(list_to_binary(Java), Exe),
+        ?assertEqual([<<"-Xmx96m">>, <<"-Dexhook.test=set">>],
+                     [A || A <- Args, A =:= <<"-Xmx96m">> orelse A =:= <<"-Dexhook.test=set">>])
+    after
+        stop_plugin()
+    end.
 
 %% A stall of the process (here a call that holds its one worker for
 %% 300 ms) times out every call in flight at once: 30 timeouts in a row,
