@@ -207,11 +207,19 @@ reload_under_load_of_a_java_driver(_Config) ->
         Good = fun(Id) -> (client(Id))#{username => <<"good">>} end,
         {Counts, Slowest} = load_while_reloading(gate, Good, 10),
         assert_nothing_lost(Counts, Slowest),
-        %% The last JVM is gone with the plugin.
+        %% The last JVM is gone with the plugin (stopping it waits for the
+        %% JVM's exit).
+        [Jvm] = jvm_pids(gate),
         exhook_test_plugin:stop(),
-        ?assertEqual([], emqx_extension_hook:stats())
+        ?assertNot(filelib:is_dir("/proc/" ++ integer_to_list(Jvm)))
     after exhook_test_plugin:set_transport(nif)
     end.
+
+%% The OS pids of driver `Name''s handler processes.
+jvm_pids(Name) ->
+    {ok, Driver} = emqx_extension_hook_drivers:lookup(Name),
+    {port, Transport} = Driver#exhook_driver.transport,
+    emqx_extension_hook_port:os_pids(Transport).
 
 reload_under_load(Config, Transport) ->
     %% On the Port transport each of the pool_size processes runs the
