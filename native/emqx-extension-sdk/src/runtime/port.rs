@@ -11,6 +11,9 @@
 //! | `{cast, HookIndex, ArgsTuple, TimeoutMs}` | none; `{dropped, HookIndex}` if the queue was full |
 //! | `deinit` | `deinit_ok`, then the process exits |
 //!
+//! And at any time, before the answer to `init` too, from the handler:
+//! `{log, Level, Text}` or `{log, Level, Text, Meta}`.
+//!
 //! Calls run on the same worker pool as in the NIF transport, keyed by
 //! clientid, so one client's events keep their order. The process keeps
 //! the protocol's file descriptors to itself and points its stdout at
