@@ -57,12 +57,16 @@ import java.util.Map;
 final class Warmup {
 
     /**
-     * Synthetic calls made: enough that the driver's hot path is compiled.
-     * Measured on 2 shared cores, 64 callers at once right after init: the
-     * slowest answer of that first burst went from 40-180 ms to 5-15 ms
-     * with 1000-4000 calls; more bought nothing measurable.
+     * Synthetic calls made: enough that the driver's hot path runs
+     * compiled, few enough that a reload stays short and leaves the
+     * running instance CPU. Measured on 2 shared cores (make
+     * bench-java-cold, 8 JVMs each), 64 callers at once right after init:
+     * the slowest answer of that first burst (median of the JVMs) was
+     * 50-90 ms with none, 8-11 ms with 500 calls, 6-7 ms with 1000, 7-8 ms
+     * with 2000; the CPU used until init 160-210 ms, 390, 460-480 and
+     * 610-660 ms.
      */
-    static final int CALLS = 2000;
+    static final int CALLS = 500;
     /** Requests in flight at once: enough that some wait and are handed to a worker. */
     static final int IN_FLIGHT = 16;
     /**
