@@ -124,7 +124,7 @@ clean:
 # compile, which runs `make native`: the whole cargo workspace, bench
 # crates included), measures the hook callbacks in two VMs, prints the
 # table and writes bench/results/latest.{md,svg}. Under 5 minutes.
-.PHONY: bench bench-smoke bench-java
+.PHONY: bench bench-smoke bench-java bench-java-cold
 bench:
 	BENCH_COMMAND="make bench" bench/run.sh full
 
@@ -159,3 +159,14 @@ bench-python-database: compile pyvenv
 	erlc -o bench/_build/ebin bench/exhook_pydb_bench.erl bench/emqx_metrics.erl
 	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
 	  -run exhook_pydb_bench main $(CURDIR) $(BENCH_PYDB_SECONDS)
+
+# A fresh handler process with 64 callers at once: the time to its init
+# answer (what a reload waits for) and its first calls, Java Gatekeeper
+# against the Rust one behind the Port launcher (about 20 s). JVM_ARGS
+# adds JVM options; SDK_JAR runs another build of the driver.
+BENCH_JAVA_COLD_RUNS ?= 6
+bench-java-cold: compile
+	mkdir -p bench/_build/ebin
+	erlc -o bench/_build/ebin bench/exhook_java_cold.erl
+	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
+	  -run exhook_java_cold main $(CURDIR) $(BENCH_JAVA_COLD_RUNS)

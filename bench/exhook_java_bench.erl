@@ -23,7 +23,7 @@
 -spec main([string()]) -> no_return().
 main([Root, Seconds]) ->
     Ms = round(list_to_float(Seconds) * 1000),
-    {ok, Samples} = file:consult(filename:join([Root, "tests", "fixtures", "emqx-4.4.19-hook-samples.txt"])),
+    {ok, Samples} = file:consult(filename:join([Root, "native", "emqx-extension-sdk", "samples", "emqx-4.4.19-hook-samples.txt"])),
     {_, [ClientInfo, Acc]} = lists:keyfind('client.authenticate', 1, Samples),
     {ok, Java, JavaArgs} = emqx_extension_hook_java:command(
                              #{path => filename:join([Root, "_build", "java", "examples"]),
@@ -59,15 +59,22 @@ start(Exe, Args, Opts) ->
                       Port = open_port({spawn_executable, Exe},
                                        [{args, Args}, {packet, 4}, binary, exit_status, use_stdio]),
                       true = port_command(Port, term_to_binary({init, <<"bench">>, [], Opts})),
-                      receive
-                          {Port, {data, Bin}} ->
-                              {init_ok, _} = binary_to_term(Bin),
-                              Parent ! {self(), Port}
-                      after 20000 -> exit(init_timeout)
-                      end,
+                      await_init(Port),
+                      Parent ! {self(), Port},
                       owner(Port)
               end),
     receive {Owner, Port} -> put({port, Owner}, Port), Owner end.
+
+%% What the process logs while it starts may come before its answer.
+await_init(Port) ->
+    receive
+        {Port, {data, Bin}} ->
+            case binary_to_term(Bin) of
+                {init_ok, _} -> ok;
+                {log, _, _} -> await_init(Port)
+            end
+    after 20000 -> exit(init_timeout)
+    end.
 
 owner(Port) ->
     receive
