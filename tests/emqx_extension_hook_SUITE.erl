@@ -601,11 +601,13 @@ the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
     end.
 
 %% A stall of the process (here a call that holds its one worker for
-%% 300 ms) times out every call in flight at once: 30 timeouts in a row,
-%% yet the process is not hung (it answers again a moment later), and
-%% killing it would fail every call until it had restarted.
+%% 300 ms, and `pool_max' 1 so that no other worker is added) fails every
+%% call in flight at once: 30 policy answers in a row, yet the process is
+%% not hung (it answers again a moment later), and killing it would fail
+%% every call until it had restarted.
 a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
-    {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
+    {Rec, _} = recorder(Config, [{pool_size, 1}, {pool_max, 1}, {call_timeout, 100},
+                                 {failed_action, deny}]),
     start_plugin([Rec]),
     {ok, #{pids := [Pid]}} = port_processes(rec),
     Login = fun(Id) -> exhook_broker:authenticate((authenticate_sample())#{clientid => Id}, true) end,
