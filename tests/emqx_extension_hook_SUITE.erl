@@ -600,24 +600,32 @@ the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
         stop_plugin()
     end.
 
-%% A stall of the process (here a call that holds its one worker for
-%% 300 ms) times out every call in flight at once: 30 timeouts in a row,
-%% yet the process is not hung (it answers again a moment later), and
-%% killing it would fail every call until it had restarted.
+%% A stall of the process (here stopped with SIGSTOP for 300 ms, as a
+%% busy machine deschedules it) times out every call in flight at once:
+%% 30 timeouts in a row, yet the process is not hung (it answers again a
+%% moment later), and killing it would fail every call until it had
+%% restarted.
 a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
     {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
     start_plugin([Rec]),
     {ok, #{pids := [Pid]}} = port_processes(rec),
+    %% It has just answered: the stall is all its silence.
+    ?assertMatch({ok, _}, await_login_decided()),
     Login = fun(Id) -> exhook_broker:authenticate((authenticate_sample())#{clientid => Id}, true) end,
     Parent = self(),
-    Call = fun(Id) -> spawn_link(fun() -> Parent ! {self(), Login(Id)} end) end,
-    Slow = Call(<<"slow-300-stall">>),
-    %% The slow call first, so that the others wait behind it.
-    timer:sleep(20),
-    Callers = [Call(iolist_to_binary(["c-", integer_to_list(I)])) || I <- lists:seq(1, 30)],
-    Results = [receive {C, R} -> R end || C <- [Slow | Callers]],
+    os:cmd("kill -STOP " ++ integer_to_list(Pid)),
+    Callers =
+        try
+            Stalled = [spawn_link(fun() -> Parent ! {self(), Login(integer_to_binary(I))} end)
+                       || I <- lists:seq(1, 30)],
+            timer:sleep(300),
+            Stalled
+        after
+            os:cmd("kill -CONT " ++ integer_to_list(Pid))
+        end,
+    Answers = [receive {C, R} -> R end || C <- Callers],
     %% Enough timeouts in a row to count as hung, were the count all.
-    ?assert(length([R || {error, not_authorized} = R <- Results]) >= 10),
+    ?assert(length([R || {error, not_authorized} = R <- Answers]) >= 10),
     %% Answered through the same server, after every timeout it was told of.
     ?assertMatch({ok, _}, await_login_decided()),
     ?assertEqual({ok, #{pids => [Pid]}}, port_processes(rec)),
