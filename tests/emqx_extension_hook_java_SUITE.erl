@@ -35,14 +35,7 @@ init_per_suite(Config) ->
     Examples = filename:join([Root, "_build", "java", "examples"]),
     ?assert(filelib:is_regular(filename:join(Examples, "emqx-extension-java-examples.jar")),
             "run `make java` first"),
-    Probe = filename:join(?config(priv_dir, Config), "probe"),
-    ok = file:make_dir(Probe),
-    Out = os:cmd(lists:flatten(
-                   [os:find_executable("javac"), " -Xlint:all -Werror -cp ",
-                    emqx_extension_hook_java:sdk_jar(), " -d ", Probe, " ",
-                    filename:join([Root, "tests", "fixtures", "java", "Probe.java"]),
-                    " 2>&1; echo rc=$?"])),
-    ?assertNotEqual(nomatch, string:find(Out, "rc=0"), Out),
+    Probe = exhook_samples:compile_java_fixture("Probe", filename:join(?config(priv_dir, Config), "probe")),
     [{examples, Examples}, {probe, Probe} | Config].
 
 end_per_suite(_Config) ->
