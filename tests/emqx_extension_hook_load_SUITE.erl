@@ -34,7 +34,8 @@ groups() ->
                        enable_that_fails_prints_the_reason,
                        reload_of_a_broken_library_keeps_the_old_instance_serving],
     [{nif, [], EitherTransport ++
-          [library_dir_is_created_private,
+          [a_module_of_the_drivers_name_not_the_plugins_is_refused_naming_the_key,
+           library_dir_is_created_private,
            library_dir_writable_by_others_is_refused,
            library_dir_of_another_user_is_refused,
            library_dir_that_is_a_link_is_refused]},
@@ -140,6 +141,36 @@ a_library_built_for_another_module_names_it_and_the_key(_Config) ->
     assert_refused(Out, ["exhook driver x", "built for module emqx_example_custom_hook",
                          "not emqx_exmple_custom_hook",
                          "exhook.drivers.x.init_module = emqx_example_custom_hook"]).
+
+%% A native driver's library is loaded into a module named after the
+%% driver (emqx_extension_hook_nif_NAME_SLOT). A module of that name that
+%% is not the plugin's is never replaced: the driver is refused, and the
+%% text says where the module name comes from. Issue 14 asked it to name
+%% `init_module', the key that chose the module then; now it says that
+%% this key does not, and what to change instead.
+a_module_of_the_drivers_name_not_the_plugins_is_refused_naming_the_key(_Config) ->
+    Module = emqx_extension_hook_driver:nif_module(<<"x">>, 0),
+    {ok, Module, Bin} = compile:forms(foreign_module(Module)),
+    {module, Module} = code:load_binary(Module, "foreign.erl", Bin),
+    try
+        assert_refused(plugins_load([{x, [{path, custom_lib()}]}]),
+                       ["exhook driver x", "module emqx_extension_hook_nif_x_0",
+                        "does not belong to this plugin",
+                        "comes from the driver's name, not from exhook.drivers.x.init_module",
+                        "give the driver another name"]),
+        ?assertEqual(foreign, Module:owner()),
+        %% Under another name the same library loads.
+        ?assertEqual("Plugin emqx_extension_hook loaded successfully.\n",
+                     plugins_load([{y, [{path, custom_lib()}]}]))
+    after
+        _ = code:purge(Module),
+        _ = code:delete(Module),
+        _ = code:purge(Module)
+    end.
+
+foreign_module(Module) ->
+    [{attribute, 1, module, Module}, {attribute, 1, export, [{owner, 0}]},
+     {function, 1, owner, 0, [{clause, 1, [], [], [{atom, 1, foreign}]}]}].
 
 %% The private copy is always named .so, whatever the file at `path' is
 %% called.
