@@ -36,6 +36,7 @@ groups() ->
     [{nif, [], EitherTransport ++
           [a_module_of_the_drivers_name_not_the_plugins_is_refused_naming_the_key,
            library_dir_is_created_private,
+           library_dir_defaults_to_data_in_a_release_root_else_tmpdir,
            library_dir_writable_by_others_is_refused,
            library_dir_of_another_user_is_refused,
            library_dir_that_is_a_link_is_refused]},
@@ -231,6 +232,44 @@ library_dir_is_created_private(Config) ->
     {ok, #file_info{type = directory, mode = Mode}} = file:read_link_info(Dir),
     ?assertEqual(8#700, Mode band 8#777),
     %% The copy was loaded from there and removed once mapped.
+    ?assertEqual({ok, []}, file:list_dir(Dir)).
+
+%% Without `library_dir', the copies go under data/ when the broker runs in
+%% a release root (EMQX's working directory is the release root), else
+%% under $TMPDIR, in a directory of the broker's user's own.
+library_dir_defaults_to_data_in_a_release_root_else_tmpdir(Config) ->
+    Priv = ?config(priv_dir, Config),
+    [Release, Outside, Tmp] = [filename:join(Priv, D) || D <- ["release", "outside", "tmp"]],
+    [ok = file:make_dir(D) || D <- [Release, filename:join(Release, "data"), Outside, Tmp]],
+    {ok, Cwd} = file:get_cwd(),
+    TmpBefore = os:getenv("TMPDIR"),
+    Uid = string:trim(os:cmd("id -u")),
+    try
+        true = os:putenv("TMPDIR", Tmp),
+        ok = file:set_cwd(Release),
+        assert_copy_loaded_from(filename:join([Release, "data", "emqx_extension_hook"])),
+        ?assertEqual({ok, []}, file:list_dir(Tmp)),
+        ok = file:set_cwd(Outside),
+        assert_copy_loaded_from(filename:join(Tmp, "emqx_extension_hook-" ++ Uid)),
+        ?assertEqual({ok, []}, file:list_dir(Outside))
+    after
+        ok = file:set_cwd(Cwd),
+        case TmpBefore of
+            false -> os:unsetenv("TMPDIR");
+            _ -> os:putenv("TMPDIR", TmpBefore)
+        end
+    end.
+
+%% The plugin loads, its library was mapped from a copy in `Dir', and
+%% `Dir' was made private and left empty.
+assert_copy_loaded_from(Dir) ->
+    ?assertEqual("Plugin emqx_extension_hook loaded successfully.\n",
+                 plugins_load([{x, [{path, custom_lib()}]}])),
+    Mapped = [binary_to_list(P) || P <- exhook_test_plugin:mapped_library_copies()],
+    ct:log("mapped copies: ~p", [Mapped]),
+    ?assert(lists:any(fun(P) -> filename:dirname(P) =:= Dir end, Mapped), {Dir, Mapped}),
+    {ok, #file_info{type = directory, mode = Mode}} = file:read_link_info(Dir),
+    ?assertEqual(8#700, Mode band 8#777),
     ?assertEqual({ok, []}, file:list_dir(Dir)).
 
 library_dir_writable_by_others_is_refused(Config) ->
