@@ -605,7 +605,10 @@ the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
 %% yet the process is not hung (it answers again a moment later), and
 %% killing it would fail every call until it had restarted.
 a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
-    {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
+    %% One worker and no more: a blocked worker is otherwise replaced, and
+    %% the others are not held behind it.
+    {Rec, _} = recorder(Config, [{pool_size, 1}, {pool_max, 1}, {call_timeout, 100},
+                                 {failed_action, deny}]),
     start_plugin([Rec]),
     {ok, #{pids := [Pid]}} = port_processes(rec),
     Login = fun(Id) -> exhook_broker:authenticate((authenticate_sample())#{clientid => Id}, true) end,
