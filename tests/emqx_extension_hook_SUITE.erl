@@ -41,7 +41,7 @@ groups() ->
        message_outside_topic_filters_untouched, delivery_rewritten_for_subscriber]},
      {two_drivers, [],
       [first_configured_driver_decides, config_order_sets_who_decides,
-       order_survives_disable_and_enable]},
+       order_survives_disable_and_enable, order_survives_reload]},
      {all_hooks, [],
       [every_sample_reaches_the_handler_with_its_data, odd_shapes_are_decoded]},
      {failures, [],
@@ -222,6 +222,26 @@ order_survives_disable_and_enable(_Config) ->
     ok = emqx_extension_hook:enable(gate),
     sync_hooks(),
     ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)).
+
+%% A reload keeps the driver's place in the config order: after either
+%% driver is reloaded, the broker runs gate's callback before custom's,
+%% so gate still refuses the banned user whom custom would let in.
+order_survives_reload(_Config) ->
+    start_plugin([gate(), custom()]),
+    lists:foreach(
+      fun(Name) ->
+              ok = emqx_extension_hook:reload(Name),
+              sync_hooks(),
+              ?assertEqual([<<"gate">>, <<"custom">>], drivers_in_run_order('client.authenticate'),
+                           Name),
+              ?assertEqual({error, not_authorized},
+                           exhook_broker:authenticate(authenticate_sample(), true), Name)
+      end, [custom, gate]).
+
+%% The drivers whose callbacks the broker runs at `Point', in run order.
+drivers_in_run_order(Point) ->
+    [Name || {callback, {emqx_extension_hook_callbacks, _, [{emqx_extension_hook_driver, Name}]}, _, _}
+                 <- emqx_hooks:lookup(Point)].
 
 %%--------------------------------------------------------------------
 %% All 19 hooks, with the real samples, into a handler that records them
