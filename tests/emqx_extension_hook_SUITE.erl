@@ -263,7 +263,7 @@ points_of(Name) ->
 reload_to_a_build_with_other_hooks_adds_and_removes_them_in_order(Config) ->
     Lib = filename:join(?config(priv_dir, Config),
                         "libx-" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".so"),
-    install_library(exhook_samples:library(emqx_example_gatekeeper), Lib),
+    exhook_test_plugin:install_library(exhook_samples:library(emqx_example_gatekeeper), Lib),
     {Rec, File} = recorder(Config, []),
     start_plugin([{x, [{path, Lib}, {transport, exhook_test_plugin:transport()}]}, Rec]),
     GateHooks = ['client.connect', 'client.authenticate', 'client.subscribe',
@@ -281,7 +281,7 @@ reload_to_a_build_with_other_hooks_adds_and_removes_them_in_order(Config) ->
     %% The gatekeeper has no ACL hook: the recorder is asked, the default stays.
     ?assertEqual(allow, Acl(<<"good">>, <<"t/1">>, allow)),
     ?assertEqual(1, AclsRecorded()),
-    install_library(exhook_samples:library(emqx_example_custom_hook), Lib),
+    exhook_test_plugin:install_library(exhook_samples:library(emqx_example_custom_hook), Lib),
     ok = emqx_extension_hook:reload(x),
     sync_hooks(),
     ?assertEqual(CustomHooks, points_of(<<"x">>)),
@@ -294,7 +294,7 @@ reload_to_a_build_with_other_hooks_adds_and_removes_them_in_order(Config) ->
     %% The gatekeeper's subscribe and delivered hooks are gone with it.
     ?assertEqual([<<"rec">>], drivers_in_run_order('client.subscribe')),
     ?assertEqual([<<"rec">>], drivers_in_run_order('message.delivered')),
-    install_library(exhook_samples:library(emqx_example_gatekeeper), Lib),
+    exhook_test_plugin:install_library(exhook_samples:library(emqx_example_gatekeeper), Lib),
     ok = emqx_extension_hook:reload(x),
     sync_hooks(),
     ?assertEqual(GateHooks, points_of(<<"x">>)),
@@ -307,12 +307,6 @@ reload_to_a_build_with_other_hooks_adds_and_removes_them_in_order(Config) ->
     [?assertEqual([<<"x">>, <<"rec">>], drivers_in_run_order(P), P)
      || P <- ['client.connect', 'client.authenticate', 'message.publish']],
     ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)).
-
-%% Puts a copy of library `From' at `To' by a rename, as `make native'
-%% does: a Port driver's running handler processes map the file at `To'.
-install_library(From, To) ->
-    {ok, _} = file:copy(From, To ++ ".new"),
-    ok = file:rename(To ++ ".new", To).
 
 %%--------------------------------------------------------------------
 %% All 19 hooks, with the real samples, into a handler that records them

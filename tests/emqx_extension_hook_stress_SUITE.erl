@@ -31,6 +31,8 @@ all() ->
      queue_overflow_drops_and_refuses_at_once,
      reload_under_load, reload_under_load_on_the_port_transport,
      reload_under_load_of_a_java_driver,
+     reload_to_builds_with_other_hooks_under_load,
+     reload_to_builds_with_other_hooks_under_load_on_the_port_transport,
      per_client_order_over_10000_events,
      reload_cycles_unload_the_library_and_keep_memory_flat].
 
@@ -349,9 +351,46 @@ assert_nothing_lost(Counts, Slowest) ->
     ?assertEqual(0, maps:get(dropped, Counts, 0)),
     ?assert(maps:get(allowed, Counts) > 0 andalso maps:get(routed, Counts) > 0).
 
+%% A reload to a build whose handler implements another set of hooks
+%% loses no call on the hooks both implement. Driver x's library goes
+%% from the gatekeeper's build to custom's and back at each reload, under
+%% the 64 callers' logins and publishes, which both builds take: custom
+%% lets user "good" in, the gatekeeper has no opinion and the broker's
+%% default lets it in. Every call is answered by a handler: none gets the
+%% policy, and x counted every login the callers made (a login that found
+%% no callback of x at all would be let in by the default, uncounted).
+reload_to_builds_with_other_hooks_under_load(Config) ->
+    reload_to_builds_with_other_hooks_under_load(Config, nif).
+
+reload_to_builds_with_other_hooks_under_load_on_the_port_transport(Config) ->
+    reload_to_builds_with_other_hooks_under_load(Config, port).
+
+reload_to_builds_with_other_hooks_under_load(Config, Transport) ->
+    Lib = filename:join(?config(priv_dir, Config),
+                        "libx-" ++ atom_to_list(Transport) ++ ".so"),
+    Builds = {exhook_samples:library(emqx_example_gatekeeper),
+              exhook_samples:library(emqx_example_custom_hook)},
+    exhook_test_plugin:install_library(element(1, Builds), Lib),
+    exhook_test_plugin:start([{x, [{path, Lib}, {transport, Transport}, {pool_size, 2},
+                                   {call_timeout, ?RELOAD_TIMEOUT_MS}, {failed_action, deny}]}]),
+    Metric = 'exhook.x.client_authenticate',
+    Before = emqx_metrics:val(Metric),
+    Good = fun(Id) -> (client(Id))#{username => <<"good">>} end,
+    %% Reload I installs custom's build when I is odd, the gatekeeper's when even.
+    Install = fun(I) -> exhook_test_plugin:install_library(element(2 - I rem 2, Builds), Lib) end,
+    {Counts, Slowest} = load_while_reloading(x, Good, 10, Install),
+    assert_nothing_lost(Counts, Slowest),
+    %% Disabling accounts the last instance's calls in the metrics.
+    ok = emqx_extension_hook:disable(x),
+    ?assertEqual(maps:get(allowed, Counts), emqx_metrics:val(Metric) - Before).
+
 %% 64 processes log in and publish through driver `Driver' while it is
 %% reloaded `Reloads' times; what the broker did, and the slowest answer.
 load_while_reloading(Driver, Client, Reloads) ->
+    load_while_reloading(Driver, Client, Reloads, fun(_) -> ok end).
+
+%% The same, with `BeforeReload(I)' run before the I-th reload.
+load_while_reloading(Driver, Client, Reloads, BeforeReload) ->
     [_, ConnInfo] = exhook_samples:args('client.connected'),
     Msg = exhook_samples:message(),
     Running = atomics:new(1, []),
@@ -390,7 +429,11 @@ load_while_reloading(Driver, Client, Reloads) ->
                                                     fun(#{succeeded := S}) -> S > 0 end)
              end,
     Served(),
-    [begin ok = emqx_extension_hook:reload(Driver), Served() end || _ <- lists:seq(1, Reloads)],
+    lists:foreach(fun(I) ->
+                          BeforeReload(I),
+                          ok = emqx_extension_hook:reload(Driver),
+                          Served()
+                  end, lists:seq(1, Reloads)),
     ok = atomics:put(Running, 1, 0),
     Results = [receive {Pid, R} -> R after 30000 -> error({caller_stuck, Pid}) end || Pid <- Pids],
     Slowest = lists:max([S || {S, _} <- Results]),
