@@ -34,6 +34,7 @@ all() ->
      reload_to_builds_with_other_hooks_under_load,
      reload_to_builds_with_other_hooks_under_load_on_the_port_transport,
      per_client_order_over_10000_events,
+     per_client_order_over_10000_events_on_the_port_transport,
      reload_cycles_unload_the_library_and_keep_memory_flat].
 
 init_per_suite(Config) ->
@@ -443,7 +444,20 @@ load_while_reloading(Driver, Client, Reloads, BeforeReload) ->
     {Counts, Slowest}.
 
 per_client_order_over_10000_events(Config) ->
-    {Rec, File} = exhook_test_plugin:recorder(Config, [{pool_size, 8}]),
+    per_client_order_over_10000_events(Config, []).
+
+%% The same through the Port transport: 8 handler processes, each running
+%% the SDK's pool, and the recorder appending to one file from all of them.
+%% The driver's queue_capacity is shared out among the processes; this
+%% case is about order, not overflow, so each process can hold every event.
+per_client_order_over_10000_events_on_the_port_transport(Config) ->
+    exhook_test_plugin:set_transport(port),
+    try per_client_order_over_10000_events(Config, [{queue_capacity, 8 * 10000}])
+    after exhook_test_plugin:set_transport(nif)
+    end.
+
+per_client_order_over_10000_events(Config, Extra) ->
+    {Rec, File} = exhook_test_plugin:recorder(Config, [{pool_size, 8} | Extra]),
     exhook_test_plugin:start([Rec]),
     [_, ConnInfo] = exhook_samples:args('client.connected'),
     %% Each event carries its sequence number in sockport; every fifth is a
