@@ -416,9 +416,17 @@ reload_to_builds_with_other_hooks_under_load(Config, Transport) ->
     Install = fun(I) -> exhook_test_plugin:install_library(element(2 - I rem 2, Builds), Lib) end,
     {Counts, Slowest} = load_while_reloading(x, Good, 10, Install),
     assert_nothing_lost(Counts, Slowest),
-    %% Disabling accounts the last instance's calls in the metrics.
+    %% Disabling accounts the last instance's calls in the metrics. A
+    %% login that read the old instance just as it stopped is counted by
+    %% it and again by the new one that answers it: at most once per
+    %% caller and reload. A login that found no callback of x is not
+    %% counted at all.
     ok = emqx_extension_hook:disable(x),
-    ?assertEqual(maps:get(allowed, Counts), emqx_metrics:val(Metric) - Before).
+    Logins = maps:get(allowed, Counts),
+    Counted = emqx_metrics:val(Metric) - Before,
+    ct:log("logins ~b, counted by x ~b", [Logins, Counted]),
+    ?assert(Counted >= Logins),
+    ?assert(Counted =< Logins + 64 * 10).
 
 %% 64 processes log in and publish through driver `Driver' while it is
 %% reloaded `Reloads' times; what the broker did, and the slowest answer.
