@@ -22,8 +22,8 @@ all() ->
 groups() ->
     Decisions = [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers},
                  {group, all_hooks}, {group, failures}],
-    [{nif, [], Decisions},
-     {port, [], Decisions},
+    [{nif, [], Decisions ++ [{group, reloads}]},
+     {port, [], Decisions ++ [{group, reloads}]},
      %% The Java examples answer as the Rust ones; the recorder and the
      %% failure cases are Rust handlers.
      {java, [], [the_jvm_runs_with_the_java_and_jvm_args_of_the_config,
@@ -47,7 +47,10 @@ groups() ->
        message_outside_topic_filters_untouched, delivery_rewritten_for_subscriber]},
      {two_drivers, [],
       [first_configured_driver_decides, config_order_sets_who_decides,
-       order_survives_disable_and_enable]},
+       order_survives_disable_and_enable, order_survives_reload]},
+     %% Reloads to another build at the same path (the examples' Rust
+     %% libraries; the Java twins are classes).
+     {reloads, [], [reload_to_a_build_with_other_hooks_adds_and_removes_them_in_order]},
      {all_hooks, [],
       [every_sample_reaches_the_handler_with_its_data, odd_shapes_are_decoded]},
      {failures, [],
@@ -230,6 +233,88 @@ order_survives_disable_and_enable(_Config) ->
     ok = emqx_extension_hook:disable(gate),
     ok = emqx_extension_hook:enable(gate),
     sync_hooks(),
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)).
+
+%% A reload keeps the driver's place in the config order: after either
+%% driver is reloaded, the broker runs gate's callback before custom's,
+%% so gate still refuses the banned user whom custom would let in.
+order_survives_reload(_Config) ->
+    start_plugin([gate(), custom()]),
+    lists:foreach(
+      fun(Name) ->
+              ok = emqx_extension_hook:reload(Name),
+              sync_hooks(),
+              ?assertEqual([<<"gate">>, <<"custom">>], drivers_in_run_order('client.authenticate'),
+                           Name),
+              ?assertEqual({error, not_authorized},
+                           exhook_broker:authenticate(authenticate_sample(), true), Name)
+      end, [custom, gate]).
+
+%% The drivers whose callbacks the broker runs at `Point', in run order.
+drivers_in_run_order(Point) ->
+    [Name || {callback, {emqx_extension_hook_callbacks, _, [{emqx_extension_hook_driver, Name}]}, _, _}
+                 <- emqx_hooks:lookup(Point)].
+
+%% The points where driver `Name' has a callback.
+points_of(Name) ->
+    [P || #{point := P} <- emqx_extension_hook_hooks:all(),
+          lists:member(Name, drivers_in_run_order(P))].
+
+%%--------------------------------------------------------------------
+%% Reloads to another build
+
+%% Driver x (first in the config) is reloaded from the gatekeeper's build
+%% to custom's and back, beside the recorder (second), which implements
+%% every hook and decides nothing. Each reload adds the hooks only the new
+%% build implements, at x's place before the recorder, removes those only
+%% the old one implemented, and leaves the ones both implement (connect,
+%% authenticate, publish) registered.
+reload_to_a_build_with_other_hooks_adds_and_removes_them_in_order(Config) ->
+    Lib = filename:join(?config(priv_dir, Config),
+                        "libx-" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".so"),
+    exhook_test_plugin:install_library(exhook_samples:library(emqx_example_gatekeeper), Lib),
+    {Rec, File} = recorder(Config, []),
+    start_plugin([{x, [{path, Lib}, {transport, exhook_test_plugin:transport()}]}, Rec]),
+    GateHooks = ['client.connect', 'client.authenticate', 'client.subscribe',
+                 'message.publish', 'message.delivered'],
+    CustomHooks = ['client.connect', 'client.connected', 'client.authenticate',
+                   'client.check_acl', 'message.publish'],
+    Acl = fun(Username, Topic, Default) ->
+                  Client = (authenticate_sample())#{username => Username},
+                  exhook_broker:check_acl(Client, publish, Topic, Default)
+          end,
+    AclsRecorded = fun() -> length([L || L <- recorded(File),
+                                         binary:match(L, <<"client.check_acl ">>) =/= nomatch])
+                   end,
+    ?assertEqual(GateHooks, points_of(<<"x">>)),
+    %% The gatekeeper has no ACL hook: the recorder is asked, the default stays.
+    ?assertEqual(allow, Acl(<<"good">>, <<"t/1">>, allow)),
+    ?assertEqual(1, AclsRecorded()),
+    exhook_test_plugin:install_library(exhook_samples:library(emqx_example_custom_hook), Lib),
+    ok = emqx_extension_hook:reload(x),
+    sync_hooks(),
+    ?assertEqual(CustomHooks, points_of(<<"x">>)),
+    %% x's new ACL callback runs before the recorder's: custom decides
+    %% (allow with a username, deny without) and the recorder is not asked.
+    ?assertEqual([<<"x">>, <<"rec">>], drivers_in_run_order('client.check_acl')),
+    ?assertEqual(allow, Acl(<<"good">>, <<"t/2">>, deny)),
+    ?assertEqual(deny, Acl(<<>>, <<"t/3">>, allow)),
+    ?assertEqual(1, AclsRecorded()),
+    %% The gatekeeper's subscribe and delivered hooks are gone with it.
+    ?assertEqual([<<"rec">>], drivers_in_run_order('client.subscribe')),
+    ?assertEqual([<<"rec">>], drivers_in_run_order('message.delivered')),
+    exhook_test_plugin:install_library(exhook_samples:library(emqx_example_gatekeeper), Lib),
+    ok = emqx_extension_hook:reload(x),
+    sync_hooks(),
+    ?assertEqual(GateHooks, points_of(<<"x">>)),
+    ?assertEqual([<<"x">>, <<"rec">>], drivers_in_run_order('client.subscribe')),
+    ?assertEqual([<<"rec">>], drivers_in_run_order('client.check_acl')),
+    ?assertEqual(allow, Acl(<<>>, <<"t/4">>, allow)),
+    ?assertEqual(2, AclsRecorded()),
+    %% The hooks both builds implement kept x's place throughout, and x's
+    %% instance now is the gatekeeper: it refuses the banned user.
+    [?assertEqual([<<"x">>, <<"rec">>], drivers_in_run_order(P), P)
+     || P <- ['client.connect', 'client.authenticate', 'message.publish']],
     ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)).
 
 %%--------------------------------------------------------------------
@@ -621,7 +706,10 @@ the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
 %% moment later), and killing it would fail every call until it had
 %% restarted.
 a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
-    {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
+    %% One worker and no more: a blocked worker is otherwise replaced, and
+    %% the others are not held behind it.
+    {Rec, _} = recorder(Config, [{pool_size, 1}, {pool_max, 1}, {call_timeout, 100},
+                                 {failed_action, deny}]),
     start_plugin([Rec]),
     {ok, #{pids := [Pid]}} = port_processes(rec),
     %% It has just answered: the stall is all its silence.

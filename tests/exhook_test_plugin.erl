@@ -5,7 +5,7 @@
 -export([start/1, stop/0, sync_hooks/0, custom/0, gate/0, recorder/2,
          recorded/1, await_recorded/2, points_with_callbacks/0, stats/2,
          set_transport/1, transport/0, library_released/1, mapped_library_copies/0,
-         await_mapped_library_copies/1, await_stats/3]).
+         await_mapped_library_copies/1, await_stats/3, install_library/2]).
 
 -define(APP, emqx_extension_hook).
 
@@ -53,6 +53,13 @@ example(Name, Library, Class) ->
 
 java_examples() ->
     filename:join([exhook_samples:root(), "_build", "java", "examples"]).
+
+%% Puts a copy of library `From' at `To' by a rename, as `make native'
+%% does: a Port driver's running handler processes map the file at `To',
+%% and writing over it in place would crash them.
+install_library(From, To) ->
+    {ok, _} = file:copy(From, To ++ ".new"),
+    ok = file:rename(To ++ ".new", To).
 
 %% The recorder driver `rec', writing to a new file in the suite's priv_dir;
 %% `Extra' adds driver options.

@@ -91,8 +91,22 @@ reason(_Name, {copy_library, Copy, Why}) ->
 reason(_Name, {module_busy, Module}) ->
     io_lib:format("an earlier instance of this driver still has calls running in ~p; try again",
                   [Module]);
-reason(_Name, {module_in_use, Module}) ->
-    io_lib:format("module ~p exists and does not belong to this plugin", [Module]);
+reason(Name, {module_in_use, Module}) ->
+    Text = atom_to_binary(Module, utf8),
+    Prefix = <<"emqx_extension_hook_nif_", Name/binary, "_">>,
+    case binary:longest_common_prefix([Text, Prefix]) =:= byte_size(Prefix) of
+        %% The issue this answers asked for the init_module key; that key no
+        %% longer names the module (etc/emqx.conf became module emqx that
+        %% way), so the text says what does.
+        true ->
+            io_lib:format("the library would be loaded into module ~ts, but a module of that "
+                          "name exists and does not belong to this plugin: the module name comes "
+                          "from the driver's name, not from ~ts or the library, so give the "
+                          "driver another name (exhook.drivers.OTHER.*)",
+                          [Text, key(Name, init_module)]);
+        false ->
+            io_lib:format("module ~ts exists and does not belong to this plugin", [Text])
+    end;
 reason(_Name, {load_nif, Path, Text}) ->
     io_lib:format("the VM could not load ~ts: ~ts", [Path, text(Text)]);
 reason(_Name, {sdk_hook_table_mismatch, _}) ->
