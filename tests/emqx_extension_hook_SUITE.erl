@@ -706,10 +706,7 @@ the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
 %% moment later), and killing it would fail every call until it had
 %% restarted.
 a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
-    %% One worker and no more: a blocked worker is otherwise replaced, and
-    %% the others are not held behind it.
-    {Rec, _} = recorder(Config, [{pool_size, 1}, {pool_max, 1}, {call_timeout, 100},
-                                 {failed_action, deny}]),
+    {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
     start_plugin([Rec]),
     {ok, #{pids := [Pid]}} = port_processes(rec),
     %% It has just answered: the stall is all its silence.
