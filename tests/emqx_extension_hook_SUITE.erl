@@ -31,7 +31,8 @@ groups() ->
      {port_recovery, [], [killed_processes_restart_and_every_call_is_answered,
                           hung_process_is_killed_and_restarted,
                           a_stall_that_times_out_every_call_in_flight_kills_nothing,
-                          port_stats_have_the_latency_callers_saw]},
+                          port_stats_have_the_latency_callers_saw,
+                          library_written_over_in_place_leaves_the_processes_alone]},
      %% The same transport with JVMs behind it, and the ways a Java
      %% handler takes its JVM down (tests/fixtures/java/Faults.java).
      {java_recovery, [], [killed_jvms_restart_and_every_call_is_answered,
@@ -794,6 +795,32 @@ hung_jvm_is_killed_and_restarted(Config) ->
     ?assertNotEqual(Pid0, Pid1),
     ?assertMatch({ok, #{anonymous := false}}, await_login_decided()),
     ?assertMatch([#{restarts := 1}], emqx_extension_hook:stats()).
+
+%% The file at `path' rebuilt in place (same inode) while the driver
+%% runs: its processes run a private copy, so they neither crash (SIGBUS
+%% on a truncated mapping) nor restart into the new build; a reload picks
+%% it up. The custom hook allows the sample login, the gatekeeper refuses it.
+library_written_over_in_place_leaves_the_processes_alone(Config) ->
+    Lib = filename:join(?config(priv_dir, Config), "librewritten.so"),
+    {ok, _} = file:copy(exhook_samples:library(emqx_example_custom_hook), Lib),
+    start_plugin([{x, [{path, Lib}, {transport, port}, {pool_size, 2}]}]),
+    {ok, #{pids := Pids}} = port_processes(x),
+    ?assertMatch({ok, _}, exhook_broker:authenticate(authenticate_sample(), true)),
+    {ok, Gate} = file:read_file(exhook_samples:library(emqx_example_gatekeeper)),
+    ok = file:write_file(Lib, Gate),
+    timer:sleep(200),
+    [?assertMatch({ok, _}, exhook_broker:authenticate((authenticate_sample())#{clientid => integer_to_binary(I)}, true))
+     || I <- lists:seq(1, 20)],
+    ?assertEqual({ok, #{pids => Pids}}, port_processes(x)),
+    ?assertMatch([#{restarts := 0}], emqx_extension_hook:stats()),
+    ok = emqx_extension_hook:reload(x),
+    ?assertEqual({error, not_authorized}, exhook_broker:authenticate(authenticate_sample(), true)),
+    %% The old instance's copy went with it; the new one's goes at stop.
+    {ok, Dir} = emqx_extension_hook_library:private_dir(),
+    Copies = fun() -> filelib:wildcard("*@emqx_exhook_port.so", Dir) end,
+    ?assertMatch([_], Copies()),
+    stop_plugin(),
+    ?assertEqual([], Copies()).
 
 %% A real broker showed p50=0.0us for every hook of a port driver: the
 %% round trip each caller waited is what the stats give.

@@ -22,6 +22,9 @@
 %% leaving it for the next purge.
 -define(PURGE_POLL_MS, 20).
 -define(PYTHON_MODULE, emqx_extension_hook_python).
+%% The name a Port transport's private copy carries after `@' (no NIF module
+%% is bound to it: the launcher does not load it as a NIF).
+-define(PORT_COPY, emqx_exhook_port).
 
 %% @doc Starts an instance of driver `Name' with options `Opts'; `Slot'
 %% picks the module a native library is loaded into.
@@ -217,8 +220,8 @@ init_handler(Name, Module, #{call_timeout := T, failed_action := FA, settings :=
 %% The Port transport: the handler's OS processes.
 start_processes(Name, #{call_timeout := T, failed_action := FA} = Opts) ->
     case command(Opts) of
-        {ok, Exe, Args} ->
-            case emqx_extension_hook_port:start(Name, {Exe, Args}, Opts) of
+        {ok, Exe, Args, Files} ->
+            case emqx_extension_hook_port:start(Name, {Exe, Args}, Files, Opts) of
                 {ok, Transport, Declared} ->
                     {ok, #exhook_driver{name = Name, key = emqx_extension_hook_handler:key(Name),
                                         instance = erlang:unique_integer([positive]),
@@ -236,9 +239,19 @@ start_processes(Name, #{call_timeout := T, failed_action := FA} = Opts) ->
 %% `java' and `jvm_args' are read from the driver's config as written.
 command(#{kind := java, raw := Raw} = Opts) ->
     Jvm = maps:from_list([{K, V} || K <- [java, jvm_args], {_, V} <- [lists:keyfind(K, 1, Raw)]]),
-    emqx_extension_hook_java:command(maps:merge(Jvm, Opts));
+    case emqx_extension_hook_java:command(maps:merge(Jvm, Opts)) of
+        {ok, Exe, Args} -> {ok, Exe, Args, []};
+        {error, _} = E -> E
+    end;
+%% The processes run a private copy of the library, as the NIF transport
+%% does: the file at `path' may be rebuilt or replaced while they run
+%% (written over in place, it would crash them with SIGBUS, and their
+%% restarts would load whatever is there then), and a reload picks it up.
 command(#{library := Library}) ->
-    {ok, emqx_extension_hook_library:launcher(), [Library]}.
+    case emqx_extension_hook_library:private_copy(Library, ?PORT_COPY) of
+        {ok, Copy} -> {ok, emqx_extension_hook_library:launcher(), [Copy], [Copy]};
+        {error, _} = E -> E
+    end.
 
 declared_hooks(Declared) ->
     [{H, M} || {N, M} <- Declared, {ok, H} <- [emqx_extension_hook_hooks:by_name(N)]].

@@ -16,11 +16,12 @@
 
 -behaviour(gen_server).
 
--export([start/3, stop/1, call/4, cast/4, stats/2, os_pids/1, set_log_level/2]).
+-export([start/4, stop/1, call/4, cast/4, stats/2, os_pids/1, set_log_level/2]).
 -export([start_link/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -record(transport, {tab :: ets:tid(), size :: pos_integer(), counters :: counters:counters_ref(),
-                    latency :: emqx_extension_hook_latency:histograms()}).
+                    latency :: emqx_extension_hook_latency:histograms(),
+                    files = [] :: [string()]}).
 
 -type transport() :: #transport{}.
 -export_type([transport/0]).
@@ -48,10 +49,12 @@
 
 %% @doc Starts driver `Name''s processes, each running `Command'; the
 %% transport and the declared hooks (`[{HookName, Mode}]'), once every
-%% process has run the handler's init.
--spec start(binary(), {string(), [string()]}, emqx_extension_hook_config:opts()) ->
+%% process has run the handler's init. The `Files' (a private copy of the
+%% library the processes run, restarts included) belong to the transport
+%% from then on: deleted when it stops, or at once if it fails to start.
+-spec start(binary(), {string(), [string()]}, [string()], emqx_extension_hook_config:opts()) ->
           {ok, transport(), [{binary(), atom()}]} | {error, term()}.
-start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Settings} = Opts) ->
+start(Name, {Exe, Args}, Files, #{pool_size := Size, call_timeout := T, settings := Settings} = Opts) ->
     Tab = ets:new(exhook_port, [public, {read_concurrency, true}]),
     Counters = counters:new(?RESTARTS, [write_concurrency]),
     Init = {init, Name, Settings,
@@ -64,7 +67,7 @@ start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Set
                        counters => Counters}
            end,
     Transport = #transport{tab = Tab, size = Size, counters = Counters,
-                           latency = emqx_extension_hook_latency:new()},
+                           latency = emqx_extension_hook_latency:new(), files = Files},
     start_all(Transport, [Spec(I) || I <- lists:seq(0, Size - 1)], undefined).
 
 %% `pool_size' processes, each adding workers while its calls block; the
@@ -102,10 +105,11 @@ start_all(Transport, [Spec | Rest], _) ->
 %% and stops the processes. A caller that finds the instance stopped gets
 %% `{error, stale}'.
 -spec stop(transport()) -> ok.
-stop(#transport{tab = Tab}) ->
+stop(#transport{tab = Tab, files = Files}) ->
     Servers = [Pid || {_, _Port, Pid} <- ets:tab2list(Tab)] ++ servers_restarting(Tab),
     ets:delete(Tab),
     [catch gen_server:stop(Pid, normal, 30000) || Pid <- lists:usort(Servers)],
+    [file:delete(F) || F <- Files],
     ok.
 
 servers_restarting(Tab) ->
