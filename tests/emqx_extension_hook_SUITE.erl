@@ -16,7 +16,8 @@
 %% the same expected decisions; lifecycle is the NIF transport's (library
 %% loading); port_recovery is the Port transport's.
 all() ->
-    [{group, nif}, {group, port}, {group, java}, {group, lifecycle}, {group, port_recovery}].
+    [{group, nif}, {group, port}, {group, java}, {group, lifecycle}, {group, port_recovery},
+     {group, java_recovery}].
 
 groups() ->
     Decisions = [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers},
@@ -31,6 +32,11 @@ groups() ->
                           hung_process_is_killed_and_restarted,
                           a_stall_that_times_out_every_call_in_flight_kills_nothing,
                           port_stats_have_the_latency_callers_saw]},
+     %% The same transport with JVMs behind it, and the ways a Java
+     %% handler takes its JVM down (tests/fixtures/java/Faults.java).
+     {java_recovery, [], [killed_jvms_restart_and_every_call_is_answered,
+                          system_exit_in_a_handler_gets_the_policy_and_a_new_jvm,
+                          hung_jvm_is_killed_and_restarted]},
      {custom_hook, [],
       [only_implemented_hooks_are_registered, login_allowed_for_named_client,
        login_refused_for_empty_clientid, acl_allowed_for_named_user,
@@ -72,6 +78,9 @@ init_per_group(java, Config) ->
     exhook_test_plugin:set_transport(java), Config;
 init_per_group(port_recovery, Config) ->
     exhook_test_plugin:set_transport(port), Config;
+init_per_group(java_recovery, Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "faults"),
+    [{faults, exhook_samples:compile_java_fixture("Faults", Dir)} | Config];
 init_per_group(lifecycle, Config) ->
     exhook_test_plugin:set_transport(nif), Config;
 init_per_group(custom_hook, Config) ->
@@ -544,7 +553,13 @@ app_stop_removes_every_hook(Config) ->
 killed_processes_restart_and_every_call_is_answered(Config) ->
     {Rec, _} = recorder(Config, [{pool_size, 2}, {call_timeout, 200}, {failed_action, deny}]),
     start_plugin([Rec]),
-    {ok, #{pids := Pids0}} = port_processes(rec),
+    kill_under_load_and_recover(rec, 200).
+
+%% Driver `Name' (two handler processes, call timeout `T' ms, failure
+%% policy deny) under load from 16 callers: its processes are killed
+%% mid-load; every call is answered in time, and the pool recovers.
+kill_under_load_and_recover(Name, T) ->
+    {ok, #{pids := Pids0}} = port_processes(Name),
     ?assertEqual(2, length(Pids0)),
     Parent = self(),
     Until = erlang:monotonic_time(millisecond) + 2500,
@@ -560,11 +575,11 @@ killed_processes_restart_and_every_call_is_answered(Config) ->
     ct:log("answers ~p, slowest ~b ms", [Kinds, Slowest]),
     %% Every fold hook was answered within call_timeout (plus scheduling
     %% slack): the handler's decision, or deny while the processes were down.
-    ?assert(Slowest =< 200 + 250),
+    ?assert(Slowest =< T + 250),
     ?assert(maps:get(decided, Kinds, 0) > 0),
     ?assert(maps:get(policy, Kinds, 0) > 0),
     %% The pool recovered: new processes, counted restarts, decisions again.
-    {ok, #{pids := Pids1}} = await_processes(rec, 2, fun(Pids) -> Pids -- Pids0 =:= Pids end),
+    {ok, #{pids := Pids1}} = await_processes(Name, 2, fun(Pids) -> Pids -- Pids0 =:= Pids end),
     ?assertEqual([], Pids0 -- (Pids0 -- Pids1)),
     ?assertMatch({ok, _}, await_login_decided()),
     [#{restarts := Restarts}] = emqx_extension_hook:stats(),
@@ -600,28 +615,100 @@ the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
         stop_plugin()
     end.
 
-%% A stall of the process (here a call that holds its one worker for
-%% 300 ms) times out every call in flight at once: 30 timeouts in a row,
-%% yet the process is not hung (it answers again a moment later), and
-%% killing it would fail every call until it had restarted.
+%% A stall of the process (here stopped with SIGSTOP for 300 ms, as a
+%% busy machine deschedules it) times out every call in flight at once:
+%% 30 timeouts in a row, yet the process is not hung (it answers again a
+%% moment later), and killing it would fail every call until it had
+%% restarted.
 a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
     {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
     start_plugin([Rec]),
     {ok, #{pids := [Pid]}} = port_processes(rec),
+    %% It has just answered: the stall is all its silence.
+    ?assertMatch({ok, _}, await_login_decided()),
     Login = fun(Id) -> exhook_broker:authenticate((authenticate_sample())#{clientid => Id}, true) end,
     Parent = self(),
-    Call = fun(Id) -> spawn_link(fun() -> Parent ! {self(), Login(Id)} end) end,
-    Slow = Call(<<"slow-300-stall">>),
-    %% The slow call first, so that the others wait behind it.
-    timer:sleep(20),
-    Callers = [Call(iolist_to_binary(["c-", integer_to_list(I)])) || I <- lists:seq(1, 30)],
-    Results = [receive {C, R} -> R end || C <- [Slow | Callers]],
+    os:cmd("kill -STOP " ++ integer_to_list(Pid)),
+    Callers =
+        try
+            Stalled = [spawn_link(fun() -> Parent ! {self(), Login(integer_to_binary(I))} end)
+                       || I <- lists:seq(1, 30)],
+            timer:sleep(300),
+            Stalled
+        after
+            os:cmd("kill -CONT " ++ integer_to_list(Pid))
+        end,
+    Answers = [receive {C, R} -> R end || C <- Callers],
     %% Enough timeouts in a row to count as hung, were the count all.
-    ?assert(length([R || {error, not_authorized} = R <- Results]) >= 10),
+    ?assert(length([R || {error, not_authorized} = R <- Answers]) >= 10),
     %% Answered through the same server, after every timeout it was told of.
     ?assertMatch({ok, _}, await_login_decided()),
     ?assertEqual({ok, #{pids => [Pid]}}, port_processes(rec)),
     ?assertMatch([#{restarts := 0}], emqx_extension_hook:stats()).
+
+%%--------------------------------------------------------------------
+%% Port transport with JVMs: a Java handler that dies, exits or hangs
+
+%% Java driver `faults' running tests/fixtures/java/Faults.java, with the
+%% failure policy deny and `Extra' options.
+faults(Config, Extra) ->
+    {faults, [{kind, java}, {path, ?config(faults, Config)}, {init_module, "Faults"},
+              {failed_action, deny} | Extra]}.
+
+%% Faults lets a login in, not anonymously; the policy refuses it.
+fault_login(Id) ->
+    exhook_broker:authenticate((authenticate_sample())#{clientid => Id}, true).
+
+killed_jvms_restart_and_every_call_is_answered(Config) ->
+    start_plugin([faults(Config, [{pool_size, 2}, {call_timeout, 200}])]),
+    ?assertMatch({ok, #{anonymous := false}}, fault_login(<<"c-1">>)),
+    kill_under_load_and_recover(faults, 200).
+
+%% A handler calling System.exit takes its JVM down with the calls in
+%% flight: each gets the policy within call_timeout, and a new JVM decides.
+system_exit_in_a_handler_gets_the_policy_and_a_new_jvm(Config) ->
+    T = 2000,
+    start_plugin([faults(Config, [{pool_size, 1}, {call_timeout, T}])]),
+    {ok, #{pids := [Pid0]}} = port_processes(faults),
+    ?assertMatch({ok, #{anonymous := false}}, fault_login(<<"c-1">>)),
+    Parent = self(),
+    Timed = fun(Id) ->
+                    spawn_link(fun() ->
+                                       T0 = erlang:monotonic_time(millisecond),
+                                       R = fault_login(Id),
+                                       Parent ! {self(), R, erlang:monotonic_time(millisecond) - T0}
+                               end)
+            end,
+    %% Logins the handler lets in after 1.5 s, had its JVM lived that long
+    %% (a JVM runs on a while after System.exit: a busy machine took
+    %% 400 ms).
+    InFlight = [Timed(iolist_to_binary(["sleep-1500-", integer_to_list(I)])) || I <- lists:seq(1, 4)],
+    timer:sleep(100),
+    Exit = Timed(<<"exit-3">>),
+    Results = [receive {C, R, Ms} -> {R, Ms} after 30000 -> error({caller_stuck, C}) end
+               || C <- [Exit | InFlight]],
+    ct:log("answers ~p", [Results]),
+    [?assertEqual({error, not_authorized}, R) || {R, _} <- Results],
+    ?assert(lists:max([Ms || {_, Ms} <- Results]) =< T + 250),
+    {ok, #{pids := [Pid1]}} = await_processes(faults, 1, fun(Pids) -> Pids =/= [Pid0] end),
+    ?assertNotEqual(Pid0, Pid1),
+    ?assertMatch({ok, #{anonymous := false}}, await_login_decided()),
+    ?assertMatch([#{restarts := 1}], emqx_extension_hook:stats()).
+
+%% Logins that each hold a JVM thread for a minute (a handler stuck on a
+%% database gone silent): none is answered, and once 10 in a row have
+%% timed out with nothing sent for 10 call timeouts, the hang rule kills
+%% the JVM; a new one decides.
+hung_jvm_is_killed_and_restarted(Config) ->
+    start_plugin([faults(Config, [{pool_size, 1}, {call_timeout, 100}])]),
+    {ok, #{pids := [Pid0]}} = port_processes(faults),
+    ?assertMatch({ok, #{anonymous := false}}, fault_login(<<"c-1">>)),
+    [?assertEqual({error, not_authorized}, fault_login(iolist_to_binary(["sleep-60000-", integer_to_list(I)])))
+     || I <- lists:seq(1, 12)],
+    {ok, #{pids := [Pid1]}} = await_processes(faults, 1, fun(Pids) -> Pids =/= [Pid0] end),
+    ?assertNotEqual(Pid0, Pid1),
+    ?assertMatch({ok, #{anonymous := false}}, await_login_decided()),
+    ?assertMatch([#{restarts := 1}], emqx_extension_hook:stats()).
 
 %% A real broker showed p50=0.0us for every hook of a port driver: the
 %% round trip each caller waited is what the stats give.

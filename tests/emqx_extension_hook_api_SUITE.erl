@@ -15,7 +15,7 @@
 -define(API, emqx_extension_hook_api).
 -define(DRIVER_KEYS, [<<"enabled">>, <<"error">>, <<"handler">>, <<"hooks">>, <<"kind">>,
                       <<"name">>, <<"optional">>, <<"path">>, <<"transport">>]).
--define(STATS_KEYS, [<<"hooks">>, <<"log_dropped">>, <<"name">>, <<"queue_depth">>,
+-define(STATS_KEYS, [<<"handler">>, <<"hooks">>, <<"log_dropped">>, <<"name">>, <<"queue_depth">>,
                      <<"restarts">>, <<"transport">>]).
 %% What `emqx_ctl exhook drivers stats' prints for each hook.
 -define(HOOK_STATS_KEYS, [<<"calls">>, <<"dropped">>, <<"failed">>, <<"hook">>, <<"overran">>,
@@ -39,6 +39,7 @@ groups() ->
                       show_gives_one_driver_as_the_list_does,
                       unknown_driver_is_404_on_every_endpoint,
                       stats_give_what_the_cli_prints,
+                      stats_give_the_handlers_own_counters,
                       stats_of_a_disabled_driver_say_so,
                       enable_and_disable_switch_the_driver,
                       failing_enable_gives_the_reason_in_words,
@@ -333,7 +334,24 @@ stats_give_what_the_cli_prints(_Config) ->
                         <<"timed_out">> := 0}, Auth),
          #{<<"p50_us">> := P50, <<"p99_us">> := P99} = Auth,
          ?assert(P50 > 0 andalso P99 >= P50)
-     end || S <- [Custom, Sandboxed]].
+     end || S <- [Custom, Sandboxed]],
+    ?assertEqual(#{}, maps:get(<<"handler">>, Custom)).
+
+%% A handler's own counters (the recorder counts the lines it wrote) are
+%% in its stats, as in the CLI's `handler:' line.
+stats_give_the_handlers_own_counters(Config) ->
+    {Rec, _File} = exhook_test_plugin:recorder(Config, []),
+    exhook_test_plugin:start([Rec]),
+    %% The recorder has no opinion: the broker's default (allow) stands.
+    [{ok, _} = exhook_broker:authenticate(authenticate_sample(), true) || _ <- lists:seq(1, 3)],
+    settled(rec, 'client.authenticate', fun(#{succeeded := S}) -> S =:= 3 end),
+    #{<<"handler">> := #{<<"lines_written">> := Lines}} = data(get, "/exhook/drivers/rec/stats"),
+    Cli = emqx_ctl:run(["exhook", "drivers", "stats"]),
+    ct:log("~ts", [Cli]),
+    {match, [CliLines]} = re:run(Cli, "  handler: lines_written=(\\d+)\n", [{capture, all_but_first, binary}]),
+    %% A line per login at least; nothing is written between the two reads.
+    ?assert(Lines >= 3),
+    ?assertEqual(Lines, binary_to_integer(CliLines)).
 
 %% A driver's numbers in `emqx_ctl exhook drivers stats' output, as
 %% `{[Transport | Counters], [[Hook | Counters]]}', latencies as printed

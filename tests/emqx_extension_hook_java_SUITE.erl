@@ -21,6 +21,7 @@ all() ->
      gatekeeper_decisions_are_the_brokers_terms,
      casts_get_no_answer_and_reach_the_handler,
      other_clients_are_answered_while_one_call_sleeps,
+     a_handler_blocking_every_call_holds_at_most_pool_max_threads,
      every_call_is_answered_once_while_reading_moves_between_threads,
      system_out_and_err_become_log_frames,
      an_exception_answers_error_and_logs_the_trace,
@@ -35,14 +36,7 @@ init_per_suite(Config) ->
     Examples = filename:join([Root, "_build", "java", "examples"]),
     ?assert(filelib:is_regular(filename:join(Examples, "emqx-extension-java-examples.jar")),
             "run `make java` first"),
-    Probe = filename:join(?config(priv_dir, Config), "probe"),
-    ok = file:make_dir(Probe),
-    Out = os:cmd(lists:flatten(
-                   [os:find_executable("javac"), " -Xlint:all -Werror -cp ",
-                    emqx_extension_hook_java:sdk_jar(), " -d ", Probe, " ",
-                    filename:join([Root, "tests", "fixtures", "java", "Probe.java"]),
-                    " 2>&1; echo rc=$?"])),
-    ?assertNotEqual(nomatch, string:find(Out, "rc=0"), Out),
+    Probe = exhook_samples:compile_java_fixture("Probe", filename:join(?config(priv_dir, Config), "probe")),
     [{examples, Examples}, {probe, Probe} | Config].
 
 end_per_suite(_Config) ->
@@ -366,6 +360,38 @@ other_clients_are_answered_while_one_call_sleeps(Config) ->
     ?assertEqual({reply, Sleepy, {stop, allow}},
                  await(Probe, fun({reply, Id, _}) -> Id =:= Sleepy orelse Id =:= SleepyNext; (_) -> false end)),
     ?assertEqual({stop, deny}, reply(Probe, SleepyNext)).
+
+%% A handler that blocks on every call (a database gone silent): each
+%% call the reader ran itself holds that thread, and reading moves to a
+%% new one. pool_max bounds them all; without it, 30 such calls took 30
+%% more threads and every new client one more.
+a_handler_blocking_every_call_holds_at_most_pool_max_threads(Config) ->
+    {Probe, _} = start_ok(Config, "Probe", #{pool_size => 1, pool_max => 4}, []),
+    {os_pid, Pid} = erlang:port_info(Probe, os_pid),
+    ClientInfo = exhook_samples:client_info(),
+    Blocked = fun(N) -> [ClientInfo#{clientid => <<"b", (integer_to_binary(N))/binary>>}, publish,
+                         <<"sleep/60000">>, allow]
+              end,
+    try
+        Before = threads(Pid),
+        [begin
+             send_call(Probe, 'client.check_acl', Blocked(N)),
+             %% Each one long enough in its thread to count as stuck.
+             timer:sleep(20)
+         end || N <- lists:seq(1, 30)],
+        timer:sleep(200),
+        After = threads(Pid),
+        ct:log("threads before ~b, after 30 blocking calls ~b", [Before, After]),
+        %% pool_max in jobs, the reader, and a little room for the JVM's own.
+        ?assert(After - Before =< 4 + 1 + 3)
+    after
+        os:cmd("kill -9 " ++ integer_to_list(Pid))
+    end.
+
+threads(Pid) ->
+    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/status"),
+    {match, [N]} = re:run(Status, "Threads:\\s+(\\d+)", [{capture, all_but_first, list}]),
+    list_to_integer(N).
 
 every_call_is_answered_once_while_reading_moves_between_threads(Config) ->
     %% Calls of 40 clients in flight at once, one in ten sleeping 4-11 ms,

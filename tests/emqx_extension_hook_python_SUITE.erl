@@ -428,7 +428,7 @@ a_waiting_handler_lets_other_clients_calls_run(Config) ->
 
 %% print(), sys.stderr and logging reach OTP logger (the broker's log),
 %% one event a line, at info, warning and each record's level, with the
-%% driver in the metadata; still so after the driver was disabled and
+%% driver, the hook and the clientid in the metadata; still so after the driver was disabled and
 %% enabled (a new instance).
 print_and_stderr_reach_the_logger_line_by_line_and_survive_disable(Config) ->
     Body = "    print('hello', clientid)\n    print('two\\nlines')\n"
@@ -453,7 +453,15 @@ print_and_stderr_rounds() ->
                       || {Level, Text} <- [{info, "hello " ++ Round}, {info, "two"},
                                            {info, "lines"}, {info, "partial"},
                                            {warning, "careful"},
-                                           {warning, "acl: checked " ++ Round}]]
+                                           {warning, "acl: checked " ++ Round}]],
+                     %% Each line knows the call it came from.
+                     Client = list_to_binary(Round),
+                     Metas = [Meta || {_, T, Meta} <- exhook_log_capture:events(),
+                                      Text <- [<<"hello ", Client/binary>>, <<"acl: checked ", Client/binary>>],
+                                      binary:match(T, Text) =/= nomatch],
+                     ?assertEqual(2, length(Metas)),
+                     [?assertMatch(#{exhook_hook := <<"client.authenticate">>, clientid := Client}, Meta)
+                      || Meta <- Metas]
              end,
     Expect("first"),
     ok = emqx_extension_hook:disable(py),

@@ -3,7 +3,7 @@
 %% paths into the repository.
 -module(exhook_samples).
 
--export([all/0, args/1, root/0, library/1, client_info/0, message/0]).
+-export([all/0, args/1, root/0, library/1, client_info/0, message/0, compile_java_fixture/2]).
 
 %% Every sample: `[{HookPoint, Args}]', accumulator last for fold hooks.
 %% Read once per VM: stress cases build thousands of events from them.
@@ -46,3 +46,16 @@ find_root(Dir) ->
 %% A handler library built by the Rust workspace (release profile).
 library(Name) ->
     filename:join([root(), "target", "release", "lib" ++ atom_to_list(Name) ++ ".so"]).
+
+%% Compiles the test handler tests/fixtures/java/`Class'.java against the
+%% SDK jar into directory `Dir' (made here), for a java driver's `path'.
+compile_java_fixture(Class, Dir) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Source = filename:join([root(), "tests", "fixtures", "java", Class ++ ".java"]),
+    Out = os:cmd(lists:flatten(
+                   [os:find_executable("javac"), " -Xlint:all -Werror -cp ",
+                    emqx_extension_hook_java:sdk_jar(), " -d ", Dir, " ", Source, " 2>&1; echo rc=$?"])),
+    case string:find(Out, "rc=0") of
+        nomatch -> error({javac_failed, Class, Out});
+        _ -> Dir
+    end.

@@ -194,10 +194,13 @@ mode(_Transport, cast) -> <<"queued">>;
 mode(port, _Mode) -> <<"round_trip">>;
 mode(nif, Mode) -> atom_to_binary(Mode, utf8).
 
+%% `handler' holds the handler's own counters (a database handler's
+%% queued, written and dropped rows), as the CLI's `handler:' line.
 stats(#{name := Name, transport := Transport, queue_depth := Depth, restarts := Restarts,
-        log_dropped := LogDropped, hooks := Hooks}) ->
+        log_dropped := LogDropped, hooks := Hooks} = Stats) ->
     #{name => Name, transport => atom_to_binary(Transport, utf8), queue_depth => Depth,
       restarts => Restarts, log_dropped => LogDropped,
+      handler => maps:from_list(maps:get(handler, Stats, [])),
       hooks => [(maps:filter(fun(_K, V) -> is_number(V) end, Counters))#{hook => atom_to_binary(H, utf8)}
                 || {H, Counters} <- Hooks]}.
 

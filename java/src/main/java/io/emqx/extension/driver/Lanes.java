@@ -30,7 +30,11 @@ import java.util.function.Consumer;
  * idle: no hand-off, which is most of a call's latency when calls come one
  * at a time. Should that thread stay on one job longer than
  * {@link #STUCK_MS}, the monitor reports it ({@code onStuck}), so that its
- * other duty (reading requests) can move to another thread.
+ * other duty (reading requests) can move to another thread. Such a thread
+ * counts towards {@code max} as a worker does: while {@code max} threads
+ * are in jobs, {@code run} queues instead, so that a handler that blocks on
+ * every call (a database gone silent) holds a bounded number of threads,
+ * not one per call.
  *
  * <p>{@code capacity} bounds the jobs waiting to run; a job leaves the count
  * when it starts.
@@ -54,6 +58,10 @@ public final class Lanes {
     private final AtomicInteger pending = new AtomicInteger();
     private final AtomicInteger spinning = new AtomicInteger();
     private final AtomicInteger started = new AtomicInteger();
+    /** Workers in a job. */
+    private final AtomicInteger busy = new AtomicInteger();
+    /** Callers of {@link #run} in a job on their own thread. */
+    private final AtomicInteger inlineRuns = new AtomicInteger();
     private final int core;
     private final int max;
     private final int capacity;
@@ -136,9 +144,10 @@ public final class Lanes {
     }
 
     /**
-     * Runs {@code job} on this thread if {@code mayRunHere} and its lane is
-     * idle (with every job of {@code key} that comes meanwhile); else
-     * queues it as {@link #submit} does.
+     * Runs {@code job} on this thread if {@code mayRunHere}, its lane is
+     * idle and fewer than {@code max} threads are in jobs (with every job
+     * of {@code key} that comes meanwhile); else queues it as
+     * {@link #submit} does.
      *
      * @param key the lane
      * @param job the job
@@ -166,18 +175,20 @@ public final class Lanes {
         if (fresh[0] == null) {
             return Placement.QUEUED;
         }
-        if (!mayRunHere) {
+        if (!mayRunHere || busy.get() + inlineRuns.get() >= max) {
             ready.add(fresh[0]);
             wakeMonitor();
             return Placement.QUEUED;
         }
         InlineRun mine = new InlineRun();
+        inlineRuns.incrementAndGet();
         inline.set(mine);
         wakeMonitor();
         try {
             fresh[0].run();
         } finally {
             inline.compareAndSet(mine, null);
+            inlineRuns.decrementAndGet();
         }
         return mine.state.compareAndSet(InlineRun.RUNNING, InlineRun.DONE)
                 ? Placement.RAN_HERE : Placement.RAN_HERE_STUCK;
@@ -268,7 +279,7 @@ public final class Lanes {
                 long since = w.busySince;
                 stuck += since != 0 && now - since > stuckNs ? 1 : 0;
             }
-            if (workers.size() - stuck < core && workers.size() < max) {
+            if (workers.size() - stuck < core && workers.size() + inlineRuns.get() < max) {
                 startWorker(true);
             }
         }
@@ -304,8 +315,13 @@ public final class Lanes {
                         return;
                     }
                     busySince = System.nanoTime();
-                    lane.run();
-                    busySince = 0;
+                    busy.incrementAndGet();
+                    try {
+                        lane.run();
+                    } finally {
+                        busy.decrementAndGet();
+                        busySince = 0;
+                    }
                     justWorked = true;
                 }
             } catch (InterruptedException e) {

@@ -104,6 +104,48 @@ class LanesTest {
     }
 
     @Test
+    void threadsBlockedInJobsOfTheirOwnCountTowardsMax() throws Exception {
+        // A handler that blocks every call: each reader that ran one stays
+        // in it, and reading moves to a new thread. Without a bound, one
+        // thread per call.
+        Lanes lanes = new Lanes(1, 2, 100, 50_000, stuck -> {});
+        CountDownLatch inJobs = new CountDownLatch(2);
+        CountDownLatch release = new CountDownLatch(1);
+        List<Thread> readers = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            String key = "blocked-" + i;
+            Thread t = new Thread(() -> lanes.run(key, () -> {
+                inJobs.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, true));
+            t.start();
+            readers.add(t);
+        }
+        assertTrue(inJobs.await(5, TimeUnit.SECONDS));
+        // max threads are in jobs: the next one goes to the (idle) worker.
+        Thread me = Thread.currentThread();
+        Thread[] ranOn = {null};
+        CountDownLatch ran = new CountDownLatch(1);
+        assertEquals(Lanes.Placement.QUEUED, lanes.run("other", () -> {
+            ranOn[0] = Thread.currentThread();
+            ran.countDown();
+        }, true));
+        assertTrue(ran.await(5, TimeUnit.SECONDS));
+        assertFalse(me == ranOn[0]);
+        release.countDown();
+        for (Thread t : readers) {
+            t.join(5000);
+        }
+        // Room again: an idle lane runs here.
+        assertEquals(Lanes.Placement.RAN_HERE, lanes.run("other", () -> { }, true));
+        assertTrue(lanes.shutdown(5000));
+    }
+
+    @Test
     void aThreadStuckInAJobOfItsOwnIsReportedOnceAndItsLaneGetsLaterJobs() throws Exception {
         List<Thread> reported = Collections.synchronizedList(new ArrayList<>());
         CountDownLatch stuck = new CountDownLatch(1);
