@@ -134,6 +134,15 @@ bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke
 	target/release/exhook-db-bench --quick
 
+# The notification path (client.connected cast through the bench handler),
+# this tree against BASE (default main) in one VM, alternating rounds:
+# caller p50/p99 back to back and sparse, events/s through the handler, CPU
+# per event; printed, not asserted (about a minute after the builds).
+.PHONY: bench-notify
+BASE ?= main
+bench-notify:
+	bench/notify-ab.sh $(BASE)
+
 # The database example's numbers (logins/s, ACL check cost, writes/s into
 # SQLite and PostgreSQL); printed, not asserted. About a minute.
 .PHONY: bench-database

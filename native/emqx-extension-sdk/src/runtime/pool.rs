@@ -6,7 +6,11 @@
 //! they were queued; a lane with a job queued and none running is on one
 //! ready queue that every worker takes from. So a slow job holds up only
 //! the jobs of its own lane, and any free worker runs any other lane. A
-//! lane exists while it has a job queued or running.
+//! lane exists while it has a job queued or running. A worker takes up to
+//! [`BATCH`] jobs of a lane at once and runs them one after the other
+//! (a client's burst costs one look at the shared state, not one per
+//! event); each is still a job of its own to the stall detection, and
+//! counts against the capacity until it starts.
 //!
 //! **Workers.** [`PoolConfig::workers`] threads are started with the pool
 //! and kept: at most that many run jobs at once while jobs are short. A
@@ -203,6 +207,12 @@ const RELOOK: Duration = Duration::from_micros(500);
 /// Ticks without a waiting lane before the manager stops watching.
 const LINGER_TICKS: u32 = 3;
 
+/// The most jobs of one lane a worker takes at once. A lane's jobs run
+/// one after the other anyway; taking several per look at the shared
+/// state saves the worker a lock round trip per job (and the callers the
+/// contention on it) while a client's events queue up.
+const BATCH: usize = 16;
+
 /// Spare lane queues kept for reuse, so that a lane that comes and goes
 /// with each job does not allocate each time; a queue that grew longer
 /// than `SPARE_LEN` is freed instead.
@@ -383,22 +393,33 @@ impl<J> State<J> {
         })
     }
 
-    /// The next job of the first ready lane, now running on `slot` since `now_ns`.
-    fn take(&mut self, slot: &Slot, now_ns: impl FnOnce() -> u64) -> Option<(u64, J)> {
+    /// Up to [`BATCH`] jobs of the first ready lane, moved into `batch`
+    /// (empty), the first now running on `slot` since `now_ns`; the
+    /// lane's key and the number of the first job (the others are
+    /// numbered on from it).
+    fn take(
+        &mut self,
+        slot: &Slot,
+        batch: &mut VecDeque<J>,
+        now_ns: impl FnOnce() -> u64,
+    ) -> Option<(u64, u64)> {
         while let Some(key) = self.ready.pop_front() {
             let Some(lane) = self.lanes.get_mut(&key) else {
                 continue;
             };
-            let Some(job) = lane.jobs.pop_front() else {
+            let n = lane.jobs.len().min(BATCH);
+            if n == 0 {
                 continue;
-            };
+            }
+            batch.extend(lane.jobs.drain(..n));
             lane.running = true;
-            self.queued -= 1;
+            self.queued -= n;
             self.running += 1;
-            self.jobs_started += 1;
+            let first = self.jobs_started + 1;
+            self.jobs_started += n as u64;
             slot.started.store(now_ns(), Ordering::Relaxed);
-            slot.job.store(self.jobs_started, Ordering::Relaxed);
-            return Some((key, job));
+            slot.job.store(first, Ordering::Relaxed);
+            return Some((key, first));
         }
         None
     }
@@ -435,6 +456,12 @@ struct Shared<J> {
     started_cv: Condvar,
     /// How many lanes are ready, for the spinner to watch without the lock.
     ready_lanes: AtomicUsize,
+    /// The pool stops with [`Stop::Drain`]: the rest of a batch is drained.
+    draining: AtomicBool,
+    /// Jobs workers have taken with the one they run and not started yet:
+    /// still queued as far as [`PoolConfig::capacity`] is concerned.
+    /// Raised under the lock, lowered without it as each job starts.
+    ahead: AtomicUsize,
     keys: RandomState,
     unordered: AtomicU64,
     config: PoolConfig,
@@ -505,6 +532,8 @@ impl<J: Send + 'static> Pool<J> {
             started: Mutex::new(None),
             started_cv: Condvar::new(),
             ready_lanes: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            ahead: AtomicUsize::new(0),
             keys: RandomState::new(),
             unordered: AtomicU64::new(0),
             config,
@@ -567,7 +596,7 @@ impl<J: Send + 'static> Pool<J> {
         if state.stop.is_some() {
             return Err(Rejected::Closed(job));
         }
-        if state.queued >= shared.config.capacity {
+        if state.queued + shared.ahead.load(Ordering::Relaxed) >= shared.config.capacity {
             return Err(Rejected::Full(job));
         }
         if kind == JobKind::Call && state.saturated(&shared.config) {
@@ -598,9 +627,10 @@ impl<J: Send + 'static> Pool<J> {
         Ok(())
     }
 
-    /// Jobs queued and not yet taken by a worker: never more than the capacity.
+    /// Jobs queued and not yet started: never more than the capacity.
     pub(crate) fn depth(&self) -> usize {
-        self.shared.lock().queued
+        let state = self.shared.lock();
+        state.queued + self.shared.ahead.load(Ordering::Relaxed)
     }
 }
 
@@ -615,6 +645,9 @@ impl<J> Pool<J> {
         let mut state = shared.lock();
         if state.stop != Some(Stop::Drain) {
             state.stop = Some(how);
+        }
+        if how == Stop::Drain {
+            shared.draining.store(true, Ordering::Relaxed);
         }
         let idle = std::mem::take(&mut state.idle);
         drop(state);
@@ -658,27 +691,20 @@ fn worker_loop<J, W: Work<J> + ?Sized>(shared: &Shared<J>, slot: &Arc<Slot>, wor
     // SAFETY: gettid has no preconditions.
     slot.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
     let config = &shared.config;
+    let mut batch = VecDeque::with_capacity(BATCH);
     let mut state = shared.lock();
     // It was counted as on its way when it was started.
     state.waking -= 1;
     // Whether this worker has spun since it last had a job.
     let mut spun = false;
     loop {
-        if let Some((lane, job)) = state.take(slot, || shared.now_ns()) {
+        if let Some((lane, first)) = state.take(slot, &mut batch, || shared.now_ns()) {
+            shared.ahead.fetch_add(batch.len() - 1, Ordering::Relaxed);
             shared.publish_ready(&state);
             let nudge = state.nudge(config, || shared.now_ns());
-            let drain = state.stop == Some(Stop::Drain);
             drop(state);
             shared.act(nudge);
-            // `work` catches handler panics itself; this only keeps the
-            // worker alive should the runtime's own code panic.
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                if drain {
-                    work.drain(job)
-                } else {
-                    work.run(job)
-                }
-            }));
+            run_batch(shared, slot, work, &mut batch, first);
             // Done: waiting for the lock next is not a stall.
             slot.job.store(0, Ordering::Relaxed);
             state = shared.lock();
@@ -722,6 +748,50 @@ fn worker_loop<J, W: Work<J> + ?Sized>(shared: &Shared<J>, slot: &Arc<Slot>, wor
             WOKEN_WORK => state.waking -= 1,
             _ => {}
         }
+    }
+}
+
+/// Runs (or, once the pool drains, drains) the jobs of one lane a worker
+/// took, in order. Each job gets its own number and start time, so that
+/// the manager tells a stalled job as it would alone; a worker found
+/// stalled is counted back in as soon as the job that stalled it ends.
+///
+/// The next job's number is published before the worker looks at its
+/// stalled mark, and the manager looks at the number again after it
+/// marks (both `SeqCst`): one of them sees the other, so a mark meant
+/// for the job that ended is taken back by one side, never left on the
+/// next job (nor taken back twice: both do it under the lock).
+fn run_batch<J, W: Work<J> + ?Sized>(
+    shared: &Shared<J>,
+    slot: &Slot,
+    work: &W,
+    batch: &mut VecDeque<J>,
+    first: u64,
+) {
+    let mut number = first;
+    while let Some(job) = batch.pop_front() {
+        if number != first {
+            shared.ahead.fetch_sub(1, Ordering::Relaxed);
+            slot.started.store(shared.now_ns(), Ordering::Relaxed);
+            slot.job.store(number, Ordering::SeqCst);
+            if slot.stalled.load(Ordering::SeqCst) {
+                let mut state = shared.lock();
+                if slot.stalled.swap(false, Ordering::Relaxed) {
+                    state.stalled -= 1;
+                }
+            }
+        }
+        number += 1;
+        let drain = shared.draining.load(Ordering::Relaxed);
+        // `work` catches handler panics itself; this only keeps the
+        // worker alive should the runtime's own code panic.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if drain {
+                work.drain(job)
+            } else {
+                work.run(job)
+            }
+        }));
     }
 }
 
@@ -797,6 +867,7 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
                 state.workers -= 1;
                 state.waking -= 1;
                 state.stop = Some(Stop::Drain);
+                self.shared.draining.store(true, Ordering::Relaxed);
                 result = Err(e);
             }
         }
@@ -970,8 +1041,15 @@ impl<J: Send + 'static, W: Work<J>> Manager<J, W> {
                 slot.blocked.store(0, Ordering::Relaxed);
             } else if slot.blocked.swap(job, Ordering::Relaxed) != job {
                 relook = true;
-            } else if !slot.stalled.swap(true, Ordering::Relaxed) {
+            } else if !slot.stalled.swap(true, Ordering::SeqCst) {
                 state.stalled += 1;
+                // A worker that ran a batch may have moved on to its next
+                // job meanwhile (see `run_batch`): the mark is not for it.
+                if slot.job.load(Ordering::SeqCst) != job
+                    && slot.stalled.swap(false, Ordering::Relaxed)
+                {
+                    state.stalled -= 1;
+                }
             }
         }
         (state, relook)
@@ -1403,6 +1481,42 @@ mod tests {
         gate.open();
         pool.stop(Stop::Finish);
         assert_eq!(work.ran().len(), 4);
+    }
+
+    #[test]
+    fn jobs_a_worker_took_with_the_one_it_runs_count_against_the_capacity() {
+        let (pool, work) = start(config(1, 1, 5));
+        let (first, _open_first) = new_gate();
+        let (second, _open_second) = new_gate();
+        pool.submit(9, gated(9, &first), JobKind::Notify).unwrap();
+        assert!(eventually(|| work.waiting.load(Ordering::SeqCst) == 1));
+        // Lane 0 fills while the only worker is busy: it takes them all
+        // at once, the gated one first.
+        pool.submit(0, gated(0, &second), JobKind::Notify).unwrap();
+        for seq in 1..=3 {
+            pool.submit(0, job(0, seq), JobKind::Notify).unwrap();
+        }
+        first.open();
+        assert!(eventually(
+            || work.ran_in(9) == 1 && work.waiting.load(Ordering::SeqCst) == 1
+        ));
+        assert_eq!(pool.depth(), 3, "taken, not started: still queued");
+        let accepted = (10..20)
+            .filter(|&seq| pool.submit(seq, job(seq, seq), JobKind::Notify).is_ok())
+            .count();
+        assert_eq!(accepted, 2);
+        assert_eq!(pool.depth(), 5);
+        second.open();
+        pool.stop(Stop::Finish);
+        let lane0: Vec<u64> = work
+            .ran()
+            .iter()
+            .filter(|(l, _)| *l == 0)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(lane0, vec![0, 1, 2, 3]);
+        assert_eq!(work.ran().len(), 7);
+        assert_eq!(pool.depth(), 0);
     }
 
     #[test]

@@ -12,7 +12,15 @@
 //! - back to back: the same, the next job submitted as soon as one ends;
 //! - bursts: two threads (two schedulers), each submitting 32 jobs of 32
 //!   keys every millisecond and waiting for them: 64 sparse callers;
-//! - idle: the CPU time of a pool of 8 workers over 10 s without jobs.
+//! - idle: the CPU time of a pool of 8 workers over 10 s without jobs;
+//! - notifications (nobody waits; 2 workers, as the benchmark's driver):
+//!   one producer queueing 200 000 jobs of one lane (one client's
+//!   events) as fast as it can, two producers queueing 100 000 each over
+//!   64 lanes, and one producer queueing one job per millisecond. Submit
+//!   is the producer's time in `submit` (one call in 8 timed back to
+//!   back, every call sparse); through: jobs run per second from the
+//!   first submit to the last job's end; CPU: the process's CPU time per
+//!   job over the same time.
 //!
 //! Submit-to-start is the time from before `submit` to the worker's first
 //! look at the job; submit-to-finish until the waiting thread saw it done.
@@ -263,4 +271,110 @@ fn handoff_latency_and_idle_cpu() {
     bursts("64 sparse callers, waiters spin", 8, 2000, 32, Wait::Spin);
     bursts("64 sparse callers, waiters sleep", 8, 2000, 32, Wait::Sleep);
     idle_cpu(10);
+}
+
+/// Counts the jobs it runs.
+#[derive(Default)]
+struct Count {
+    done: AtomicU64,
+}
+
+impl Work<u64> for Count {
+    fn run(&self, _job: u64) {
+        self.done.fetch_add(1, Ordering::Release);
+    }
+    fn drain(&self, _job: u64) {}
+}
+
+/// This process's CPU time (all threads).
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// `producers` threads each queue `per_producer` notifications over
+/// `lanes` lanes (one after the other: lane `i % lanes`) as fast as they
+/// can, or with `gap` between two; a full queue is retried.
+fn notifications(
+    label: &str,
+    producers: u64,
+    per_producer: u64,
+    lanes: u64,
+    gap: Option<Duration>,
+) {
+    let work = Arc::new(Count::default());
+    let config = PoolConfig {
+        workers: 2,
+        capacity: 131_072,
+        ..PoolConfig::default()
+    };
+    let pool = Pool::start("handoff", config, Arc::clone(&work)).unwrap();
+    let stride = if gap.is_some() { 1 } else { 8 };
+    let submit_ns = Mutex::new(Vec::new());
+    let cpu0 = process_cpu();
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for producer in 0..producers {
+            let (pool, submit_ns) = (&pool, &submit_ns);
+            s.spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..per_producer {
+                    if let Some(gap) = gap {
+                        std::thread::sleep(gap);
+                    }
+                    let lane = producer * 1000 + i % lanes;
+                    let mut job = lane;
+                    let timed = i % stride == 0;
+                    let started = Instant::now();
+                    loop {
+                        match pool.submit(lane, job, JobKind::Notify) {
+                            Ok(()) => break,
+                            Err(Rejected::Full(j) | Rejected::Saturated(j)) => job = j,
+                            Err(Rejected::Closed(_)) => panic!("pool closed"),
+                        }
+                        std::thread::yield_now();
+                    }
+                    if timed {
+                        mine.push(started.elapsed().as_nanos() as u64);
+                    }
+                }
+                submit_ns.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    let total = producers * per_producer;
+    while work.done.load(Ordering::Acquire) < total {
+        std::thread::yield_now();
+    }
+    let elapsed = t0.elapsed();
+    let cpu = process_cpu() - cpu0;
+    pool.stop(Stop::Drain);
+    println!(
+        "{label:<38} submit {}  through {:8.0} k/s  CPU {:5.2} µs/job",
+        quantiles(submit_ns.into_inner().unwrap()),
+        total as f64 / elapsed.as_secs_f64() / 1000.0,
+        cpu.as_secs_f64() * 1e6 / total as f64
+    );
+}
+
+#[test]
+#[ignore = "a benchmark: prints numbers"]
+fn handoff_notifications() {
+    for _ in 0..3 {
+        notifications("notify b2b, 1 producer, 1 lane", 1, 200_000, 1, None);
+        notifications("notify b2b, 2 producers, 64 lanes", 2, 100_000, 32, None);
+        notifications(
+            "notify sparse, 1 producer",
+            1,
+            2000,
+            1,
+            Some(Duration::from_millis(1)),
+        );
+    }
 }
