@@ -139,7 +139,7 @@ clean:
 # VMs and the saturated broker in a third, runs the database example's
 # benchmark, and writes one report: bench/results/latest.{md,svg}. About
 # 9 minutes.
-.PHONY: bench bench-smoke bench-java
+.PHONY: bench bench-smoke bench-java bench-java-cold
 bench:
 	BENCH_COMMAND="make bench" bench/run.sh full
 
@@ -162,3 +162,25 @@ bench-database: native
 # full run: bench/_build/java.{md,svg}. About a minute.
 bench-java:
 	BENCH_COMMAND="make bench-java" bench/run.sh java
+
+# Logins/s through the Python database example (native/python/examples/database)
+# on SQLite, 1 and 64 callers, against the Rust database example in the same
+# run; printed, not asserted (under a minute).
+.PHONY: bench-python-database
+BENCH_PYDB_SECONDS ?= 2.0
+bench-python-database: compile pyvenv
+	mkdir -p bench/_build/ebin
+	erlc -o bench/_build/ebin bench/exhook_pydb_bench.erl bench/emqx_metrics.erl
+	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
+	  -run exhook_pydb_bench main $(CURDIR) $(BENCH_PYDB_SECONDS)
+
+# A fresh handler process with 64 callers at once: the time to its init
+# answer (what a reload waits for) and its first calls, Java Gatekeeper
+# against the Rust one behind the Port launcher (about 20 s). JVM_ARGS
+# adds JVM options; SDK_JAR runs another build of the driver.
+BENCH_JAVA_COLD_RUNS ?= 6
+bench-java-cold: compile
+	mkdir -p bench/_build/ebin
+	erlc -o bench/_build/ebin bench/exhook_java_cold.erl
+	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
+	  -run exhook_java_cold main $(CURDIR) $(BENCH_JAVA_COLD_RUNS)

@@ -6,7 +6,8 @@
 # built against /usr/bin/python3), the rustfmt and clippy components, and
 # _build/pyvenv: a virtual environment with the PyPI SDK
 # (emqx-extension-sdk 0.2) the python3 driver's tests and the demo run
-# unchanged (scripts/python-venv.sh).
+# unchanged, and argon2-cffi for the Python database example
+# (scripts/python-venv.sh).
 set -euo pipefail
 missing=()
 command -v erl >/dev/null 2>&1 || missing+=(erlang)

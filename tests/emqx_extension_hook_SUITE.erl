@@ -25,9 +25,11 @@ groups() ->
      {port, [], Decisions},
      %% The Java examples answer as the Rust ones; the recorder and the
      %% failure cases are Rust handlers.
-     {java, [], [{group, custom_hook}, {group, gatekeeper}, {group, two_drivers}]},
+     {java, [], [the_jvm_runs_with_the_java_and_jvm_args_of_the_config,
+                 {group, custom_hook}, {group, gatekeeper}, {group, two_drivers}]},
      {port_recovery, [], [killed_processes_restart_and_every_call_is_answered,
                           hung_process_is_killed_and_restarted,
+                          a_stall_that_times_out_every_call_in_flight_kills_nothing,
                           port_stats_have_the_latency_callers_saw]},
      {custom_hook, [],
       [only_implemented_hooks_are_registered, login_allowed_for_named_client,
@@ -581,6 +583,45 @@ hung_process_is_killed_and_restarted(Config) ->
     {ok, #{pids := [Pid1]}} = await_processes(rec, 1, fun(Pids) -> Pids =/= [Pid0] end),
     ?assertNotEqual(Pid0, Pid1),
     ?assertMatch({ok, _}, await_login_decided()).
+
+%% A java driver's `java' and `jvm_args' settings start its JVM.
+the_jvm_runs_with_the_java_and_jvm_args_of_the_config(_Config) ->
+    Java = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+    {gate, Opts} = exhook_test_plugin:gate(),
+    start_plugin([{gate, [{java, Java}, {jvm_args, "-Xmx96m -Dexhook.test=set"} | Opts]}]),
+    try
+        {ok, #{pids := [Pid]}} = port_processes(gate),
+        {ok, Cmdline} = file:read_file("/proc/" ++ integer_to_list(Pid) ++ "/cmdline"),
+        [Exe | Args] = binary:split(Cmdline, <<0>>, [global, trim]),
+        ?assertEqual(list_to_binary(Java), Exe),
+        ?assertEqual([<<"-Xmx96m">>, <<"-Dexhook.test=set">>],
+                     [A || A <- Args, A =:= <<"-Xmx96m">> orelse A =:= <<"-Dexhook.test=set">>])
+    after
+        stop_plugin()
+    end.
+
+%% A stall of the process (here a call that holds its one worker for
+%% 300 ms) times out every call in flight at once: 30 timeouts in a row,
+%% yet the process is not hung (it answers again a moment later), and
+%% killing it would fail every call until it had restarted.
+a_stall_that_times_out_every_call_in_flight_kills_nothing(Config) ->
+    {Rec, _} = recorder(Config, [{pool_size, 1}, {call_timeout, 100}, {failed_action, deny}]),
+    start_plugin([Rec]),
+    {ok, #{pids := [Pid]}} = port_processes(rec),
+    Login = fun(Id) -> exhook_broker:authenticate((authenticate_sample())#{clientid => Id}, true) end,
+    Parent = self(),
+    Call = fun(Id) -> spawn_link(fun() -> Parent ! {self(), Login(Id)} end) end,
+    Slow = Call(<<"slow-300-stall">>),
+    %% The slow call first, so that the others wait behind it.
+    timer:sleep(20),
+    Callers = [Call(iolist_to_binary(["c-", integer_to_list(I)])) || I <- lists:seq(1, 30)],
+    Results = [receive {C, R} -> R end || C <- [Slow | Callers]],
+    %% Enough timeouts in a row to count as hung, were the count all.
+    ?assert(length([R || {error, not_authorized} = R <- Results]) >= 10),
+    %% Answered through the same server, after every timeout it was told of.
+    ?assertMatch({ok, _}, await_login_decided()),
+    ?assertEqual({ok, #{pids => [Pid]}}, port_processes(rec)),
+    ?assertMatch([#{restarts := 0}], emqx_extension_hook:stats()).
 
 %% A real broker showed p50=0.0us for every hook of a port driver: the
 %% round trip each caller waited is what the stats give.

@@ -3,6 +3,13 @@
 %% (scripts/test-postgres.sh). Users and rules go in with the example's
 %% exhook-db command; the tables are read back with it. Hook arguments are
 %% the real EMQX 4.4.19 samples, run through the broker stand-in.
+%%
+%% Group `python': the same cases through the Python version
+%% (native/python/examples/database, a python3 driver in _build/pyvenv) on
+%% SQLite, its settings given as the conf's `handler.KEY' lines give them;
+%% where the Python driver hands it less (no connection times, no peer
+%% port, no message flags) the case says what it expects instead. Group
+%% `python_port': some of them with the driver's transport = port.
 -module(emqx_extension_hook_database_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -12,18 +19,28 @@
 
 -define(APP, emqx_extension_hook).
 -define(T1, 1795654383898).
+%% Python drivers' worker threads, or OS processes with transport = port.
+-define(PORT_PROCESSES, 2).
 
 all() ->
-    [{group, sqlite}, {group, postgres}, {group, two_nodes}].
+    [{group, sqlite}, {group, postgres}, {group, two_nodes}, {group, python},
+     {group, python_port}].
 
 groups() ->
     Cases = [logins_allowed_and_denied, acl_rules_with_placeholders_first_match_wins,
              acl_rules_refresh_from_the_table, online_rows_and_history_through_a_takeover,
              messages_on_store_topics_are_stored, database_unavailable_mid_run,
              full_buffer_drops_while_unavailable, disable_flushes_and_unloads_the_library],
-    [{sqlite, [], Cases},
+    SqliteOnly = [unopenable_database_gets_the_policy_until_it_opens],
+    [{sqlite, [], Cases ++ SqliteOnly},
      {postgres, [], Cases},
-     {two_nodes, [], [two_broker_nodes_share_one_postgres]}].
+     {two_nodes, [], [two_broker_nodes_share_one_postgres]},
+     {python, [], Cases ++ SqliteOnly ++ [users_added_by_either_command_log_in_through_either]},
+     %% The same module in OS processes of its own (transport = port), one
+     %% interpreter, writer and ACL snapshot each, on one SQLite file.
+     {python_port, [], [logins_allowed_and_denied, acl_rules_with_placeholders_first_match_wins,
+                        messages_on_store_topics_are_stored,
+                        disable_flushes_and_unloads_the_library | SqliteOnly]}].
 
 init_per_suite(Config) ->
     ok = exhook_broker:start(),
@@ -35,6 +52,10 @@ end_per_suite(_Config) ->
 
 init_per_group(sqlite, Config) ->
     [{backend, sqlite} | Config];
+init_per_group(python, Config) ->
+    [{backend, sqlite}, {flavour, python}, {venv, ensure_venv()} | Config];
+init_per_group(python_port, Config) ->
+    [{backend, sqlite}, {flavour, python}, {transport, port}, {venv, ensure_venv()} | Config];
 init_per_group(_PostgresGroup, Config) ->
     Dir = script(["new"]),
     [{backend, postgres}, {pg_dir, Dir} | Config].
@@ -46,11 +67,13 @@ end_per_group(_Group, Config) ->
         Dir -> script(["remove", Dir])
     end.
 
-%% Every case gets a store of its own.
+%% Every case gets a store of its own (groups run the same cases).
 init_per_testcase(Case, Config) ->
     Store = case ?config(backend, Config) of
                 sqlite ->
-                    {database, filename:join([?config(priv_dir, Config), atom_to_list(Case),
+                    Group = atom_to_list(flavour(Config)) ++ "-"
+                        ++ atom_to_list(proplists:get_value(transport, Config, nif)),
+                    {database, filename:join([?config(priv_dir, Config), Group, atom_to_list(Case),
                                               "data", "exhook.sqlite3"])};
                 postgres ->
                     Dir = ?config(pg_dir, Config),
@@ -63,6 +86,7 @@ init_per_testcase(Case, Config) ->
 
 end_per_testcase(_Case, Config) ->
     exhook_test_plugin:stop(),
+    exhook_log_capture:uninstall(),
     %% A case that stopped the server leaves it running for the next.
     case ?config(pg_dir, Config) of
         undefined -> ok;
@@ -76,12 +100,45 @@ end_per_testcase(_Case, Config) ->
 start(Config, Extra) ->
     exhook_test_plugin:start([driver(db, Config, [{node, "emqx@a"} | Extra])]).
 
-%% `Extra' first: the handler reads the first value of a key.
+%% `Extra' first: the handler reads the first value of a key. The Rust
+%% handler gets its settings as driver keys, the Python one as the conf's
+%% `exhook.drivers.db.handler.KEY' lines put them (both reach the handler).
 driver(Name, Config, Extra) ->
-    {Name, Extra ++ [{path, exhook_samples:library(emqx_example_database)},
-                     {failed_action, deny}, {batch_interval, "20ms"}, {acl_refresh, "100ms"},
-                     {db_timeout, "500ms"}, {store_topics, "p/#,sensors/#"}
-                     | ?config(store, Config)]}.
+    Settings = Extra ++ [{batch_interval, "20ms"}, {acl_refresh, "100ms"},
+                         {db_timeout, "500ms"}, {store_topics, "p/#,sensors/#"}
+                         | ?config(store, Config)],
+    case flavour(Config) of
+        rust ->
+            {Name, [{path, exhook_samples:library(emqx_example_database)},
+                    {failed_action, deny} | Settings]};
+        python ->
+            {Name, [{kind, python3}, {path, python_example()}, {init_module, "hooks"},
+                    {venv, ?config(venv, Config)}, {failed_action, deny},
+                    {transport, proplists:get_value(transport, Config, nif)},
+                    {pool_size, ?PORT_PROCESSES},
+                    {handler, Settings}]}
+    end.
+
+flavour(Config) ->
+    proplists:get_value(flavour, Config, rust).
+
+python_example() ->
+    filename:join([root(), "native", "python", "examples", "database"]).
+
+%% scripts/python-venv.sh: Debian's python3 with the PyPI SDK and
+%% argon2-cffi, in _build/pyvenv. Does nothing when it exists.
+ensure_venv() ->
+    Out = os:cmd(filename:join([root(), "scripts", "python-venv.sh"]) ++ " 2>&1; echo \"exit=$?\""),
+    ct:log("python-venv.sh: ~ts", [Out]),
+    ?assertNotEqual(nomatch, string:find(Out, "exit=0")),
+    filename:join([root(), "_build", "pyvenv"]).
+
+%% Runs the Python version's command (`python -m exhook_db') on `Store'.
+py_exhook_db(Config, Args, Stdin) ->
+    [{database, File}] = ?config(store, Config),
+    Python = filename:join([?config(venv, Config), "bin", "python"]),
+    run(Python, ["-m", "exhook_db", "--database", File | Args], Stdin,
+        [{"PYTHONPATH", python_example()}, {"PYTHONDONTWRITEBYTECODE", "1"}]).
 
 root() -> exhook_samples:root().
 
@@ -104,9 +161,12 @@ exhook_db(Store, Args, Stdin) ->
 %% Runs `Program Args' with `Stdin' on its standard input; its output, or
 %% the case fails with it.
 run(Program, Args, Stdin) ->
+    run(Program, Args, Stdin, []).
+
+run(Program, Args, Stdin, Env) ->
     Port = open_port({spawn_executable, "/bin/sh"},
                      [{args, ["-c", "printf '%s' \"$INPUT\" | \"$@\"", "sh", Program | Args]},
-                      {env, [{"INPUT", Stdin}]}, exit_status, stderr_to_stdout, binary]),
+                      {env, [{"INPUT", Stdin} | Env]}, exit_status, stderr_to_stdout, binary]),
     collect(Port, <<>>, {Program, Args}).
 
 collect(Port, Acc, What) ->
@@ -265,6 +325,7 @@ wait_for(Done, Tries) ->
 
 online_rows_and_history_through_a_takeover(Config) ->
     start(Config, []),
+    Before = erlang:system_time(millisecond),
     T2 = ?T1 + 1000,
     %% subA connects, then a new connection takes its session over; the
     %% old connection's disconnect is handled after the new connect.
@@ -276,6 +337,24 @@ online_rows_and_history_through_a_takeover(Config) ->
         exhook_samples:args('client.disconnected'),
     notify(connected(<<"pubA">>, PubAt, 33878)),
     ok = exhook_broker:notify('client.disconnected', exhook_samples:args('client.disconnected')),
+    case flavour(Config) of
+        rust -> takeover_rows_from_the_connections(Config, T2, PubAt, PubGone);
+        python -> takeover_rows_from_the_handlers_clock(Config, Before)
+    end,
+    %% Then the new connection ends too.
+    notify(disconnected(<<"subA">>, T2, 40000, normal, T2 + 50)),
+    Gone = case flavour(Config) of
+               rust -> integer_to_list(T2 + 50);
+               python -> await_value(Config, "SELECT MAX(at) FROM mqtt_client_history "
+                                             "WHERE clientid = 'subA' AND reason = 'normal'")
+           end,
+    await_rows(Config, "SELECT CAST(online AS INTEGER), disconnected_at FROM mqtt_clients "
+                       "WHERE clientid = 'subA'",
+               [["0", Gone]]).
+
+%% The Rust handler reads the connection's times and peer from ConnInfo:
+%% the row names the connection, whatever order the events arrive in.
+takeover_rows_from_the_connections(Config, T2, PubAt, PubGone) ->
     Clients = "SELECT clientid, CAST(online AS INTEGER), node, peer, protocol, proto_ver, "
               "username, connected_at, disconnected_at, disconnect_reason "
               "FROM mqtt_clients ORDER BY clientid",
@@ -288,12 +367,37 @@ online_rows_and_history_through_a_takeover(Config) ->
                   ["connected", integer_to_list(T2), "127.0.0.1:40000", null],
                   ["disconnected", integer_to_list(T2 + 1), "127.0.0.1:33870", "takeovered"]],
                  rows(Config, "SELECT event, at, peer, reason FROM mqtt_client_history "
-                              "WHERE clientid = 'subA' ORDER BY id")),
-    %% Then the new connection ends too.
-    notify(disconnected(<<"subA">>, T2, 40000, normal, T2 + 50)),
-    await_rows(Config, "SELECT CAST(online AS INTEGER), disconnected_at FROM mqtt_clients "
-                       "WHERE clientid = 'subA'",
-               [["0", integer_to_list(T2 + 50)]]).
+                              "WHERE clientid = 'subA' ORDER BY id")).
+
+%% The Python driver hands the hook ClientInfo only (the original's
+%% contract): the peer's address without its port, no protocol version,
+%% no connection times. Times are the handler's clock; a disconnect whose
+%% reason says a newer connection took the session leaves the row alone.
+takeover_rows_from_the_handlers_clock(Config, Before) ->
+    Clients = "SELECT clientid, CAST(online AS INTEGER), node, peer, protocol, proto_ver, "
+              "username, disconnect_reason FROM mqtt_clients ORDER BY clientid",
+    await_rows(Config, Clients,
+               [["pubA", "0", "emqx@a", "127.0.0.1", "mqtt", null, "good", "normal"],
+                ["subA", "1", "emqx@a", "127.0.0.1", "mqtt", null, "good", null]]),
+    History = rows(Config, "SELECT event, peer, reason, at FROM mqtt_client_history "
+                           "WHERE clientid = 'subA' ORDER BY id"),
+    ?assertMatch([["connected", "127.0.0.1", null, _],
+                  ["connected", "127.0.0.1", null, _],
+                  ["disconnected", "127.0.0.1", "takeovered", _]], History),
+    [[_, _, _, First], [_, _, _, Second], [_, _, _, Third]] = History,
+    ?assert(Before =< list_to_integer(First)),
+    ?assert(list_to_integer(First) =< list_to_integer(Second)),
+    ?assert(list_to_integer(Second) =< list_to_integer(Third)),
+    %% The row names the newer connection.
+    ?assertEqual([[Second, null]],
+                 rows(Config, "SELECT connected_at, disconnected_at FROM mqtt_clients "
+                              "WHERE clientid = 'subA'")).
+
+%% The one value `Sql' returns, once it returns one.
+await_value(Config, Sql) ->
+    ?assertEqual(ok, wait_for(fun() -> rows(Config, Sql) =/= [[null]] end)),
+    [[Value]] = rows(Config, Sql),
+    Value.
 
 messages_on_store_topics_are_stored(Config) ->
     start(Config, []),
@@ -306,11 +410,14 @@ messages_on_store_topics_are_stored(Config) ->
     Sql = "SELECT msgid, topic, qos, payload, publisher, username, CAST(retain AS INTEGER), "
           "published_at, node FROM mqtt_messages ORDER BY id",
     Hex = lists:flatten([io_lib:format("~2.16.0b", [B]) || <<B>> <= Binary]),
+    %% The Python driver's message has no username (nor flags: retain is
+    %% stored false, as this one is).
+    User = case flavour(Config) of rust -> "good"; python -> null end,
     await_rows(Config, Sql,
-               [["000661235dc06475f443000006ae0001", "p/1", "1", "\\\\x6d31", "pubA", "good",
+               [["000661235dc06475f443000006ae0001", "p/1", "1", "\\\\x6d31", "pubA", User,
                  "0", "1795654384903", "emqx@a"],
                 ["000661235dc06475f443000006ae0001", "sensors/7/raw", "1", "\\\\x" ++ Hex,
-                 "pubA", "good", "0", "1795654384903", "emqx@a"]]),
+                 "pubA", User, "0", "1795654384903", "emqx@a"]]),
     ?assertEqual(0, failed('message.publish')).
 
 database_unavailable_mid_run(Config) ->
@@ -351,6 +458,7 @@ rows_when_up(Config, Sql) ->
     end.
 
 full_buffer_drops_while_unavailable(Config) ->
+    exhook_log_capture:install(),
     start(Config, [{write_queue, "5"}, {db_timeout, "300ms"}]),
     ?assertMatch({routed, _}, exhook_broker:publish(message(<<"p/first">>, <<"x">>))),
     await_rows(Config, "SELECT COUNT(*) FROM mqtt_messages", [["1"]]),
@@ -364,7 +472,17 @@ full_buffer_drops_while_unavailable(Config) ->
     await_rows(Config, "SELECT topic FROM mqtt_messages ORDER BY id",
                [["p/first"], ["p/1"], ["p/2"], ["p/3"], ["p/4"], ["p/5"]]),
     timer:sleep(500),
-    ?assertEqual([["6"]], rows(Config, "SELECT COUNT(*) FROM mqtt_messages")).
+    ?assertEqual([["6"]], rows(Config, "SELECT COUNT(*) FROM mqtt_messages")),
+    %% Stopping reports what was written and dropped.
+    exhook_test_plugin:stop(),
+    logged("6 records written, 7 dropped (7 queue full, 0 refused, 0 at stop)").
+
+%% Waits until the handlers' log has a line holding `Text'.
+logged(Text) ->
+    exhook_log_capture:await(fun(Events) -> logged_lines(Text, Events) =/= [] end, Text).
+
+logged_lines(Text, Events) ->
+    [T || {_Level, T, _} <- Events, string:find(T, Text) =/= nomatch].
 
 %% Disabling the driver runs deinit: what is queued is written (batches
 %% would otherwise wait an hour here), the handler's threads stop and its
@@ -384,8 +502,68 @@ disable_flushes_and_unloads_the_library(Config) ->
     ?assertEqual([["1"]], rows(Config, "SELECT COUNT(*) FROM mqtt_messages")),
     ?assertEqual([["subA", "1"]],
                  rows(Config, "SELECT clientid, CAST(online AS INTEGER) FROM mqtt_clients")),
-    ?assert(exhook_test_plugin:library_released(emqx_example_database)),
-    ?assertEqual([], exhook_test_plugin:await_mapped_library_copies(0)).
+    case flavour(Config) of
+        rust ->
+            ?assert(exhook_test_plugin:library_released(emqx_example_database)),
+            ?assertEqual([], exhook_test_plugin:await_mapped_library_copies(0));
+        python ->
+            %% The interpreter stays (it is never finalised); that the
+            %% module's threads end in deinit, pytest checks.
+            ok
+    end.
+
+%% An SQLite file that cannot be opened (its directory is a file, which
+%% stops root too): logins and ACL checks get failed_action, the outage is
+%% logged once however many calls fail (once by each handler process with
+%% transport = port), writes wait in the queue; once the
+%% file can be opened (the directory with the users appears) the handler
+%% decides again and writes what waited, with no restart.
+unopenable_database_gets_the_policy_until_it_opens(Config) ->
+    [{database, File}] = ?config(store, Config),
+    add_user(Config, "alice", "wonderland", []),
+    CaseDir = filename:dirname(filename:dirname(File)),
+    Blocked = filename:join(CaseDir, "blocked"),
+    ok = file:write_file(Blocked, <<"a file where a directory should be">>),
+    BlockedFile = filename:join(Blocked, filename:basename(File)),
+    exhook_log_capture:install(),
+    start(Config, [{database, BlockedFile}, {error_log_interval, "1h"}]),
+    [?assertEqual({error, not_authorized}, login(<<"alice">>, <<"wonderland">>))
+     || _ <- lists:seq(1, 5)],
+    ?assertEqual(5, failed('client.authenticate')),
+    ?assertEqual(deny, acl(<<"alice">>, <<"c">>, publish, <<"users/alice/1">>, allow)),
+    ?assert(failed('client.check_acl') >= 1),
+    {routed, _} = exhook_broker:publish(message(<<"p/while-down">>, <<"x">>)),
+    %% Handlers log through a queue: the line comes a moment later.
+    logged(" unavailable: "),
+    ok = file:delete(Blocked),
+    ok = file:rename(filename:dirname(File), Blocked),
+    ?assertEqual(ok, wait_for(fun() -> element(1, login(<<"alice">>, <<"wonderland">>)) =:= ok end)),
+    Store = [{store, [{database, BlockedFile}]}],
+    ?assertEqual(ok, wait_for(fun() -> rows(Store, "SELECT topic FROM mqtt_messages")
+                                            =:= [["p/while-down"]] end)),
+    logged("available again"),
+    Reporters = case proplists:get_value(transport, Config, nif) of
+                    nif -> 1;
+                    port -> ?PORT_PROCESSES
+                end,
+    ?assertEqual(Reporters, length(logged_lines(" unavailable: ", exhook_log_capture:events()))).
+
+%% Python version only: a user the Python command adds logs in through
+%% the Python handler and through the Rust one (logins_allowed_and_denied
+%% has the Rust command's users log in through the Python handler).
+users_added_by_either_command_log_in_through_either(Config) ->
+    py_exhook_db(Config, ["add-user", "carol", "--memory-kib", "64", "--iterations", "1"],
+                 "through the looking glass\n"),
+    py_exhook_db(Config, ["add-user", "admin", "--superuser", "--memory-kib", "64",
+                          "--iterations", "1"], "s3cret\n"),
+    start(Config, []),
+    Python = [login(<<"carol">>, <<"through the looking glass">>), login(<<"admin">>, <<"s3cret">>),
+              login(<<"carol">>, <<"through the looking glass!">>)],
+    exhook_test_plugin:start([driver(db, lists:keydelete(flavour, 1, Config), [{node, "emqx@a"}])]),
+    Rust = [login(<<"carol">>, <<"through the looking glass">>), login(<<"admin">>, <<"s3cret">>),
+            login(<<"carol">>, <<"through the looking glass!">>)],
+    [?assertMatch([{ok, #{is_superuser := false}}, {ok, #{is_superuser := true}},
+                   {error, not_authorized}], Logins) || Logins <- [Python, Rust]].
 
 %% Two brokers on one PostgreSQL database: this VM (node emqx@a) and a
 %% peer VM (emqx@b), each with the plugin and the example library. A peer

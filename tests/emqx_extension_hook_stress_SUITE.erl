@@ -297,13 +297,18 @@ reload_under_load_of_a_java_driver(_Config) ->
         {Counts, Slowest} = load_while_reloading(gate, Good, 10),
         assert_nothing_lost(Counts, Slowest),
         %% The last JVM is gone with the plugin.
-        {ok, #exhook_driver{transport = {port, Transport}}} = emqx_extension_hook_drivers:lookup(gate),
-        Jvms = emqx_extension_hook_port:os_pids(Transport),
-        ?assertNotEqual([], Jvms),
+        Jvms = jvm_pids(gate),
+        ?assertEqual(4, length(Jvms)),
         exhook_test_plugin:stop(),
         [?assertEqual(gone, await_os_process_gone(Pid, 100)) || Pid <- Jvms]
     after exhook_test_plugin:set_transport(nif)
     end.
+
+%% The OS pids of driver `Name''s handler processes.
+jvm_pids(Name) ->
+    {ok, Driver} = emqx_extension_hook_drivers:lookup(Name),
+    {port, Transport} = Driver#exhook_driver.transport,
+    emqx_extension_hook_port:os_pids(Transport).
 
 reload_under_load(Config, Transport) ->
     %% On the Port transport each of the pool_size processes runs the

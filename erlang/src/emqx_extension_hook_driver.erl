@@ -233,8 +233,10 @@ start_processes(Name, #{call_timeout := T, failed_action := FA} = Opts) ->
             E
     end.
 
-command(#{kind := java} = Opts) ->
-    emqx_extension_hook_java:command(Opts);
+%% `java' and `jvm_args' are read from the driver's config as written.
+command(#{kind := java, raw := Raw} = Opts) ->
+    Jvm = maps:from_list([{K, V} || K <- [java, jvm_args], {_, V} <- [lists:keyfind(K, 1, Raw)]]),
+    emqx_extension_hook_java:command(maps:merge(Jvm, Opts));
 command(#{library := Library}) ->
     {ok, emqx_extension_hook_library:launcher(), [Library]}.
 

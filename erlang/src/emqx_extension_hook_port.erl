@@ -29,8 +29,13 @@
 %% restarts.
 -define(FIELDS, 6).
 -define(RESTARTS, (19 * ?FIELDS + 1)).
-%% Consecutive timeouts without a reply after which a process counts as hung.
+%% A process counts as hung when this many calls in a row timed out and it
+%% has sent nothing for this many call timeouts (at most HUNG_SILENT_MAX_MS):
+%% a stall shorter than that (the machine, a pause) times out every call in
+%% flight at once, and killing the process for it would fail every call
+%% until its restart.
 -define(HUNG_AFTER, 10).
+-define(HUNG_SILENT_MAX_MS, 10000).
 -define(BACKOFF_MIN_MS, 100).
 -define(BACKOFF_MAX_MS, 5000).
 %% Bytes queued towards a process (in the port, and in commands from
@@ -55,7 +60,8 @@ start(Name, {Exe, Args}, #{pool_size := Size, call_timeout := T, settings := Set
                              log_level => emqx_extension_hook_log:level(),
                              node => node()}},
     Spec = fun(I) -> #{name => Name, index => I, tab => Tab, exe => Exe, args => Args,
-                       init => Init, init_timeout => max(T, 10000), counters => Counters}
+                       init => Init, init_timeout => max(T, 10000), call_timeout => T,
+                       counters => Counters}
            end,
     Transport = #transport{tab = Tab, size = Size, counters = Counters,
                            latency = emqx_extension_hook_latency:new()},
@@ -249,17 +255,24 @@ init(Spec) ->
     case open(Spec) of
         {ok, Port, Declared} ->
             {ok, Spec#{port => Port, declared => Declared, backoff => ?BACKOFF_MIN_MS,
-                       timeouts => 0}};
+                       timeouts => 0, answered_at => now_ms()}};
         {error, Reason} ->
             {stop, Reason}
     end.
 
-open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := Tab, index := I}) ->
+open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout} = Spec) ->
     Port = open_port({spawn_executable, Exe},
                      [{args, Args}, {packet, 4}, binary, exit_status, use_stdio,
                       {busy_limits_port, {?BUSY_LOW, ?BUSY_HIGH}},
                       {busy_limits_msgq, {?BUSY_LOW, ?BUSY_HIGH}}]),
     true = erlang:port_command(Port, term_to_binary(Init)),
+    await_init(Port, Spec, erlang:monotonic_time(millisecond) + Timeout).
+
+%% The init's answer. What the handler logs while its init runs (a
+%% database it cannot reach yet, a print) comes first and goes to the
+%% logger, as it does once the process runs.
+await_init(Port, #{tab := Tab, index := I} = Spec, Deadline) ->
+    Left = max(Deadline - erlang:monotonic_time(millisecond), 0),
     receive
         {Port, {data, Bin}} ->
             case safe_term(Bin) of
@@ -270,13 +283,16 @@ open(#{exe := Exe, args := Args, init := Init, init_timeout := Timeout, tab := T
                 {init_error, Why} ->
                     close(Port),
                     {error, {init_failed, Why}};
+                Log when is_tuple(Log), element(1, Log) =:= log ->
+                    deliver(Bin, Spec),
+                    await_init(Port, Spec, Deadline);
                 Other ->
                     close(Port),
                     {error, {bad_init_reply, Other}}
             end;
         {Port, {exit_status, Status}} ->
             {error, {exited, Status}}
-    after Timeout ->
+    after Left ->
         close(Port),
         {error, init_timeout}
     end.
@@ -294,10 +310,17 @@ handle_call(_Request, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
-handle_cast(timed_out, #{timeouts := N, port := Port} = S) when N + 1 >= ?HUNG_AFTER, is_port(Port) ->
-    report(S, "no answer to ~b calls in a row: killing it", [N + 1]),
-    kill(Port),
-    {noreply, S#{timeouts => 0}};
+handle_cast(timed_out, #{timeouts := N, port := Port, answered_at := At, call_timeout := T} = S)
+  when N + 1 >= ?HUNG_AFTER, is_port(Port) ->
+    Silent = now_ms() - At,
+    case Silent >= min(?HUNG_AFTER * T, ?HUNG_SILENT_MAX_MS) of
+        true ->
+            report(S, "no answer to ~b calls in a row, nothing sent for ~b ms: killing it", [N + 1, Silent]),
+            kill(Port),
+            {noreply, S#{timeouts => 0}};
+        false ->
+            {noreply, S#{timeouts => N + 1}}
+    end;
 handle_cast(timed_out, #{timeouts := N} = S) ->
     {noreply, S#{timeouts => N + 1}};
 handle_cast(_Msg, S) ->
@@ -306,7 +329,7 @@ handle_cast(_Msg, S) ->
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({Port, {data, Bin}}, #{port := Port} = S) ->
     case deliver(Bin, S) of
-        answered -> {noreply, S#{timeouts => 0}};
+        answered -> {noreply, S#{timeouts => 0, answered_at => now_ms()}};
         %% Every worker the process may have is stuck in the handler: as
         %% hung as a process that does not answer at all.
         saturated -> handle_cast(timed_out, S);
@@ -322,7 +345,7 @@ handle_info(restart, #{backoff := Backoff} = S) ->
     case open(S) of
         {ok, Port, _} ->
             catch ets:delete(maps:get(tab, S), {server, maps:get(index, S)}),
-            {noreply, S#{port => Port, backoff => ?BACKOFF_MIN_MS, timeouts => 0}};
+            {noreply, S#{port => Port, backoff => ?BACKOFF_MIN_MS, timeouts => 0, answered_at => now_ms()}};
         {error, Reason} ->
             Next = min(Backoff * 2, ?BACKOFF_MAX_MS),
             report(S, "restart failed: ~0p; retrying in ~b ms", [Reason, Next]),
@@ -392,6 +415,9 @@ finish(Port, S, Until) ->
     after max(0, Until - erlang:monotonic_time(millisecond)) ->
         kill(Port)
     end.
+
+now_ms() ->
+    erlang:monotonic_time(millisecond).
 
 close(Port) ->
     catch erlang:port_close(Port),

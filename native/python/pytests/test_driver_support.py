@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import _emqx_python_driver as support
+import exhook
 from _emqx_python_driver import Driver, DriverError
 
 
@@ -272,3 +273,29 @@ def test_format_exception_keeps_the_end_of_a_long_traceback():
         text = support.format_exception(e)
     assert text.startswith("...\n") and text.endswith("x")
     assert len(text) <= support.TRACEBACK_LIMIT + 4
+
+
+def test_settings_are_given_to_import_init_and_deinit_on_the_loading_thread(tmp_path):
+    d = module(tmp_path, "sup_settings", """
+import exhook
+AT_IMPORT = exhook.settings()
+SEEN = {}
+def init():
+    SEEN["init"] = exhook.settings()
+    return (0, ([], None))
+def deinit():
+    SEEN["deinit"] = exhook.settings()
+""")
+    driver = Driver("t", [d], "sup_settings",
+                    settings=[("database", "a.db"), ("node", "n@h"), ("database", "b.db")])
+    driver.load()
+    mod = sys.modules["sup_settings"]
+    expected = {"database": "a.db", "node": "n@h"}
+    assert mod.AT_IMPORT == expected
+    assert mod.SEEN["init"] == expected
+    with pytest.raises(RuntimeError):
+        exhook.settings()
+    driver.unload()
+    assert mod.SEEN["deinit"] == expected
+    with pytest.raises(RuntimeError):
+        exhook.settings()

@@ -39,3 +39,13 @@ def test_decisions_are_values():
     assert exhook.rewrite(qos=1) != exhook.rewrite(qos=2)
     assert len({exhook.deny(), exhook.deny(), exhook.drop()}) == 2
     assert repr(exhook.refuse(exhook.BANNED)) == "Refuse(reason_code=138)"
+
+
+def test_allow_superuser_is_a_decision():
+    assert exhook.allow_superuser() == exhook.AllowSuperuser()
+    assert isinstance(exhook.allow_superuser(), exhook.Decision)
+
+
+def test_settings_exist_only_while_a_driver_loads():
+    with pytest.raises(RuntimeError):
+        exhook.settings()

@@ -9,6 +9,7 @@ user's function.
 """
 
 import builtins
+import contextlib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -19,6 +20,8 @@ import site
 import sys
 import threading
 import traceback
+
+import exhook
 
 __all__ = ["DriverError", "Driver", "install", "describe", "format_exception"]
 
@@ -305,11 +308,16 @@ class Driver:
 
     ``dirs`` are the absolute directories of the driver's ``path``;
     ``venv`` is a virtual environment's directory, or ``None`` for the one
-    :func:`find_venv` finds, if any.
+    :func:`find_venv` finds, if any; ``settings`` the driver's config as
+    ``(key, value)`` text pairs, which :func:`exhook.settings` gives the
+    module while it is loaded and unloaded.
     """
 
-    def __init__(self, name, dirs, init_module, venv=None):
+    def __init__(self, name, dirs, init_module, venv=None, settings=()):
         self.name = name
+        self.settings = {}
+        for key, value in settings:
+            self.settings.setdefault(key, value)
         self.dirs = [os.path.normpath(d) for d in dirs]
         self.init_module = init_module
         self.venv = venv or find_venv(self.dirs)
@@ -339,14 +347,15 @@ class Driver:
         try:
             _forget_modules(self.dirs)
             importlib.invalidate_caches()
-            module = self._import()
-            self.imports.keep(_modules_in(self.dirs))
-            init = getattr(module, "init", None)
-            if not callable(init):
-                raise DriverError(
-                    "module %s (%s) has no init()" % (self.init_module, _file_of(module))
-                )
-            specs, state = _init_result(init())
+            with self._settings_given():
+                module = self._import()
+                self.imports.keep(_modules_in(self.dirs))
+                init = getattr(module, "init", None)
+                if not callable(init):
+                    raise DriverError(
+                        "module %s (%s) has no init()" % (self.init_module, _file_of(module))
+                    )
+                specs, state = _init_result(init())
             hooks = [_hook(i, spec, module) for i, spec in enumerate(specs)]
             self.imports.keep(_modules_in(self.dirs))
         except BaseException:
@@ -367,9 +376,21 @@ class Driver:
         try:
             deinit = getattr(module, "deinit", None)
             if callable(deinit):
-                deinit()
+                with self._settings_given():
+                    deinit()
         finally:
             self._release()
+
+    @contextlib.contextmanager
+    def _settings_given(self):
+        """:func:`exhook.settings` answers with this driver's settings
+        meanwhile (on this thread: another driver may be loading on another)."""
+        outer = getattr(exhook._loading, "settings", None)
+        exhook._loading.settings = self.settings
+        try:
+            yield
+        finally:
+            exhook._loading.settings = outer
 
     def _import(self):
         existing = sys.modules.get(self.init_module)

@@ -9,6 +9,7 @@ driver puts on the interpreter's path, adds the others the broker allows:
 hook                    may return
 ======================  ==============================================
 client_connect          :func:`refuse`
+client_authenticate     :func:`allow_superuser`
 client_subscribe        :func:`deny`, :func:`rewrite_filter`
 message_publish         :func:`drop`, :func:`rewrite`
 message_delivered       :func:`rewrite`
@@ -26,20 +27,28 @@ filter alone.
 >>> def on_client_connect(conninfo, props, state):
 ...     if dict(conninfo).get(b"username") == b"mallory":
 ...         return exhook.refuse(exhook.BANNED)
+
+:func:`settings` gives the driver's settings (``exhook.drivers.NAME.handler.KEY``
+among them) to ``init()`` and ``deinit()``.
 """
+
+import threading
 
 __all__ = [
     "Decision",
     "Refuse",
+    "AllowSuperuser",
     "DenyFilter",
     "RewriteFilter",
     "Drop",
     "Rewrite",
     "refuse",
+    "allow_superuser",
     "deny",
     "rewrite_filter",
     "drop",
     "rewrite",
+    "settings",
     "UNSPECIFIED_ERROR",
     "CLIENT_IDENTIFIER_NOT_VALID",
     "BAD_USERNAME_OR_PASSWORD",
@@ -92,6 +101,13 @@ class Refuse(Decision):
         self.reason_code = reason_code
 
 
+class AllowSuperuser(Decision):
+    """``client_authenticate``: let the client in as a superuser (the
+    broker then skips its ACL checks)."""
+
+    __slots__ = ()
+
+
 class DenyFilter(Decision):
     """``client_subscribe``: refuse this topic filter (0x80 in the SUBACK)."""
 
@@ -140,6 +156,16 @@ def refuse(reason_code: int = NOT_AUTHORIZED) -> Refuse:
     return Refuse(reason_code)
 
 
+def allow_superuser() -> AllowSuperuser:
+    """Let a client in as a superuser (from ``on_client_authenticate``);
+    ``(0, True)`` lets it in as an ordinary client.
+
+    >>> allow_superuser()
+    AllowSuperuser()
+    """
+    return _ALLOW_SUPERUSER
+
+
 def deny() -> DenyFilter:
     """Refuse one topic filter of a SUBSCRIBE (from ``on_client_subscribe``).
 
@@ -186,5 +212,32 @@ def _text(value, what):
     raise TypeError("%s must be str or bytes" % what)
 
 
+def settings() -> dict:
+    """The settings of the driver whose module is being loaded: what a
+    Rust handler's ``Config`` holds, as a ``dict`` of text. The handler's
+    own settings (``exhook.drivers.NAME.handler.KEY = VALUE`` in the
+    plugin's conf) under their own names (``KEY``), the driver's keys
+    (``path``, ``init_module``, ``call_timeout``, ...) and ``node``, the
+    broker's node name. Where a key appears twice, the first value counts.
+
+    Only while the driver imports its module, runs ``init()`` or runs
+    ``deinit()``: keep what a hook needs in your State.
+
+    Raises :class:`RuntimeError` anywhere else.
+    """
+    current = getattr(_loading, "settings", None)
+    if current is None:
+        raise RuntimeError(
+            "exhook.settings() is only available while a driver's module is "
+            "imported, in init() and in deinit()"
+        )
+    return dict(current)
+
+
+# The settings of the driver this thread is loading or unloading, set by
+# the driver's support code.
+_loading = threading.local()
+
+_ALLOW_SUPERUSER = AllowSuperuser()
 _DENY = DenyFilter()
 _DROP = Drop()

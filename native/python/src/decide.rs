@@ -120,8 +120,14 @@ fn boolean<'py>(answer: Answer<'py>, hook: &str) -> Result<Option<bool>, Failure
     }
 }
 
-/// `client_authenticate`: `(0, True)` lets the client in, `(0, False)` refuses it.
+/// `client_authenticate`: `(0, True)` lets the client in, `(0, False)`
+/// refuses it, `exhook.allow_superuser()` lets it in as a superuser.
 pub(crate) fn authenticate(answer: Answer<'_>) -> Result<AuthDecision, Failure> {
+    if let Answer::Decision(d) = &answer {
+        if is(d, &Terms::get().allow_superuser) {
+            return Ok(AuthDecision::AllowSuperuser);
+        }
+    }
     Ok(match boolean(answer, "client_authenticate")? {
         None => AuthDecision::Ignore,
         Some(true) => AuthDecision::Allow,

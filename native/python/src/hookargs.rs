@@ -44,6 +44,7 @@ pub(crate) struct Terms {
     /// `exhook.Decision`, and the module's decision classes.
     pub(crate) decision: Py<PyType>,
     pub(crate) refuse: Py<PyType>,
+    pub(crate) allow_superuser: Py<PyType>,
     pub(crate) deny_filter: Py<PyType>,
     pub(crate) rewrite_filter: Py<PyType>,
     pub(crate) drop: Py<PyType>,
@@ -79,6 +80,7 @@ impl Terms {
             subscribe: make("subscribe")?,
             decision: class(&exhook, "Decision")?,
             refuse: class(&exhook, "Refuse")?,
+            allow_superuser: class(&exhook, "AllowSuperuser")?,
             deny_filter: class(&exhook, "DenyFilter")?,
             rewrite_filter: class(&exhook, "RewriteFilter")?,
             drop: class(&exhook, "Drop")?,

@@ -13,6 +13,10 @@
 //! | `venv` | optional: a virtual environment whose site-packages the interpreter uses (unset: `$VIRTUAL_ENV`, or a `venv`/`.venv` in one of the `path` directories) |
 //! | `node` | optional: the broker's node name, `node` in the hooks' arguments (default `nonode@nohost`) |
 //!
+//! Every setting (the handler's own, `exhook.drivers.NAME.handler.KEY`,
+//! among them) reaches the user's module through `exhook.settings()`
+//! while it is imported and in its `init()` and `deinit()`.
+//!
 //! Hook arguments, return values and the `exhook` decisions are described
 //! in [`hookargs`] and [`decide`]; the interpreter's set-up in [`interp`].
 
@@ -67,6 +71,8 @@ struct Settings {
     init_module: String,
     venv: Option<String>,
     node: String,
+    /// Every setting, for `exhook.settings()` in the user's `init()`.
+    all: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -85,6 +91,7 @@ impl Settings {
             init_module: init_module.into(),
             venv: nonempty("venv").map(String::from),
             node: nonempty("node").unwrap_or("nonode@nohost").into(),
+            all: config.settings().to_vec(),
         })
     }
 }
@@ -126,6 +133,7 @@ fn load(py: Python<'_>, name: &str, settings: &Settings) -> Result<Loaded, Strin
                 settings.dirs.clone(),
                 &settings.init_module,
                 settings.venv.as_deref(),
+                settings.all.clone(),
             ))
         })
         .map_err(|e| exception_text(py, &e))?;

@@ -473,3 +473,51 @@ fn init_errors_say_what_is_wrong() {
         .err()
         .is_some_and(|e| e.0.contains("`path` is not set")));
 }
+
+/// What the original never had: the driver's settings (a Rust handler's
+/// `Config`, `exhook.drivers.NAME.handler.KEY` among them) reach the
+/// module while it is imported, in `init()` and in `deinit()`; not in a
+/// hook call, where no driver is being loaded.
+#[test]
+fn settings_reach_the_module_in_init_and_deinit_only() {
+    setup();
+    let dir = temp_dir("settings");
+    let source = "import exhook, os\n\
+        AT_IMPORT = exhook.settings()['database']\n\
+        def init():\n\
+        \x20   s = exhook.settings()\n\
+        \x20   s['database'] = 'changed by init'\n\
+        \x20   state = (AT_IMPORT, exhook.settings()['database'], s['node'], s['init_module'])\n\
+        \x20   return (0, ([('client_authenticate', 'with_settings', 'auth', [])], state))\n\
+        def auth(clientinfo, so_far, state):\n\
+        \x20   try:\n\
+        \x20       exhook.settings()\n\
+        \x20       return (0, False)\n\
+        \x20   except RuntimeError:\n\
+        \x20       return (0, state == ('x.sqlite3', 'x.sqlite3', 'emqx@127.0.0.1', 'with_settings'))\n\
+        def deinit():\n\
+        \x20   with open(os.path.join(os.path.dirname(__file__), 'deinit.txt'), 'w') as f:\n\
+        \x20       f.write(exhook.settings()['database'])\n";
+    write(&dir, "with_settings.py", source);
+    let path = dir.to_string_lossy();
+    let broker = broker(&config(
+        "settings",
+        &path,
+        "with_settings",
+        &[
+            ("database", "x.sqlite3"),
+            ("database", "the second is ignored"),
+        ],
+    ));
+    assert_eq!(
+        on_pool_thread(|| broker.authenticate(&client("c1", None))),
+        Login::Allowed { superuser: false }
+    );
+    broker.stop();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("deinit.txt"))
+            .ok()
+            .as_deref(),
+        Some("x.sqlite3")
+    );
+}

@@ -286,3 +286,21 @@ fn a_decision_that_cannot_be_built_fails_the_call() {
     let failure = failed(&broker, |b| b.publish(&message("t", b"m")));
     assert!(failure.is_some_and(|f| f.contains("the new qos is 7, expected 0, 1 or 2")));
 }
+
+#[test]
+fn allow_superuser_lets_a_login_in_as_superuser_and_fits_no_other_hook() {
+    let broker = answering("superuser");
+    answer("superuser", "exhook.allow_superuser()");
+    assert_eq!(
+        on_pool_thread(|| broker.authenticate(&client("c1", None))),
+        Login::Allowed { superuser: true }
+    );
+    let acl = failed(&broker, |b| {
+        b.check_acl(&client("c1", None), PubSub::Publish, "t")
+    });
+    assert!(
+        acl.as_deref()
+            .is_some_and(|f| f.contains("which client_check_acl cannot take")),
+        "{acl:?}"
+    );
+}

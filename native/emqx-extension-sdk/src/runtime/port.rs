@@ -11,6 +11,9 @@
 //! | `{cast, HookIndex, ArgsTuple, TimeoutMs}` | none; `{dropped, HookIndex}` if the queue was full |
 //! | `deinit` | `deinit_ok`, then the process exits |
 //!
+//! And at any time, before the answer to `init` too, from the handler:
+//! `{log, Level, Text}` or `{log, Level, Text, Meta}`.
+//!
 //! `Opts` sizes the process's worker pool: `#{pool_size, pool_max,
 //! queue_capacity, spin_us}`, each optional. A call the pool refuses is
 //! answered at once: `{error, queue_full}`, `{error, saturated}` (every

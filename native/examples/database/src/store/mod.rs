@@ -281,119 +281,38 @@ pub fn now_ms() -> i64 {
 }
 
 /// The schema in both dialects: `{id}` is the auto-increment key's type,
-/// `{blob}` the binary type.
+/// `{blob}` the binary type. The SQL lives in `sql/` beside this crate,
+/// one file per statement, so that the Python version of this example
+/// (native/python/examples/database) runs the very same statements.
 fn schema(id: &str, blob: &str) -> String {
-    format!(
-        "
-CREATE TABLE IF NOT EXISTS mqtt_users (
-    username TEXT PRIMARY KEY,
-    password_hash TEXT NOT NULL,
-    is_superuser BOOLEAN NOT NULL DEFAULT FALSE,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS mqtt_acl (
-    id {id},
-    seq INTEGER NOT NULL DEFAULT 0,
-    who TEXT NOT NULL CHECK (who IN ('all', 'username', 'clientid')),
-    name TEXT,
-    action TEXT NOT NULL CHECK (action IN ('publish', 'subscribe', 'pubsub')),
-    topic TEXT NOT NULL,
-    permission TEXT NOT NULL CHECK (permission IN ('allow', 'deny')),
-    CHECK ((who = 'all') = (name IS NULL))
-);
-CREATE TABLE IF NOT EXISTS mqtt_clients (
-    clientid TEXT PRIMARY KEY,
-    username TEXT,
-    online BOOLEAN NOT NULL,
-    node TEXT NOT NULL,
-    peer TEXT,
-    protocol TEXT,
-    proto_ver INTEGER,
-    connected_at BIGINT,
-    disconnected_at BIGINT,
-    disconnect_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS mqtt_clients_node ON mqtt_clients (node, online);
-CREATE TABLE IF NOT EXISTS mqtt_client_history (
-    id {id},
-    clientid TEXT NOT NULL,
-    username TEXT,
-    event TEXT NOT NULL,
-    node TEXT NOT NULL,
-    at BIGINT NOT NULL,
-    peer TEXT,
-    protocol TEXT,
-    proto_ver INTEGER,
-    reason TEXT
-);
-CREATE INDEX IF NOT EXISTS mqtt_client_history_clientid ON mqtt_client_history (clientid, at);
-CREATE TABLE IF NOT EXISTS mqtt_messages (
-    id {id},
-    msgid TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    qos SMALLINT NOT NULL,
-    payload {blob} NOT NULL,
-    publisher TEXT NOT NULL,
-    username TEXT,
-    retain BOOLEAN NOT NULL,
-    published_at BIGINT NOT NULL,
-    node TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS mqtt_messages_published_at ON mqtt_messages (published_at);
-"
-    )
+    include_str!("../../sql/schema.sql")
+        .replace("{id}", id)
+        .replace("{blob}", blob)
 }
 
 /// The statements both dialects share, with PostgreSQL's `$N` parameters
 /// (SQLite reads them as `?N`).
 mod sql {
-    pub const FIND_USER: &str =
-        "SELECT password_hash, is_superuser FROM mqtt_users WHERE username = $1";
-    pub const LOAD_RULES: &str =
-        "SELECT id, who, name, action, topic, permission FROM mqtt_acl ORDER BY seq, id";
+    pub const FIND_USER: &str = include_str!("../../sql/find_user.sql");
+    pub const LOAD_RULES: &str = include_str!("../../sql/load_rules.sql");
     /// A connect wins over the row unless the row names a newer connection.
     macro_rules! connected_wins {
         () => {
-            "
-ON CONFLICT (clientid) DO UPDATE SET
-    username = excluded.username, online = TRUE, node = excluded.node,
-    peer = excluded.peer, protocol = excluded.protocol,
-    proto_ver = excluded.proto_ver, connected_at = excluded.connected_at
-WHERE mqtt_clients.connected_at IS NULL
-   OR excluded.connected_at IS NULL
-   OR mqtt_clients.connected_at <= excluded.connected_at"
+            include_str!("../../sql/connected_wins.sql")
         };
     }
     pub(crate) use connected_wins;
     pub const CLIENT_CONNECTED: &str = concat!(
-        "
-INSERT INTO mqtt_clients
-    (clientid, username, online, node, peer, protocol, proto_ver, connected_at)
-VALUES ($1, $2, TRUE, $3, $4, $5, $6, $7)",
+        include_str!("../../sql/client_connected.sql"),
         connected_wins!()
     );
     /// A disconnect changes the row only while it still names the same
     /// connection (node and connect time).
-    pub const CLIENT_DISCONNECTED: &str = "
-UPDATE mqtt_clients
-SET online = FALSE, disconnected_at = $1, disconnect_reason = $2
-WHERE clientid = $3 AND node = $4 AND connected_at IS NOT DISTINCT FROM $5";
-    pub const HISTORY: &str = "
-INSERT INTO mqtt_client_history
-    (clientid, username, event, node, at, peer, protocol, proto_ver, reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    pub const MESSAGE: &str = "
-INSERT INTO mqtt_messages
-    (msgid, topic, qos, payload, publisher, username, retain, published_at, node)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    pub const PUT_USER: &str = "
-INSERT INTO mqtt_users (username, password_hash, is_superuser, created_at)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (username) DO UPDATE SET
-    password_hash = excluded.password_hash, is_superuser = excluded.is_superuser";
-    pub const REMOVE_USER: &str = "DELETE FROM mqtt_users WHERE username = $1";
-    pub const ADD_RULE: &str = "
-INSERT INTO mqtt_acl (seq, who, name, action, topic, permission)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-    pub const REMOVE_RULE: &str = "DELETE FROM mqtt_acl WHERE id = $1";
+    pub const CLIENT_DISCONNECTED: &str = include_str!("../../sql/client_disconnected.sql");
+    pub const HISTORY: &str = include_str!("../../sql/history.sql");
+    pub const MESSAGE: &str = include_str!("../../sql/message.sql");
+    pub const PUT_USER: &str = include_str!("../../sql/put_user.sql");
+    pub const REMOVE_USER: &str = include_str!("../../sql/remove_user.sql");
+    pub const ADD_RULE: &str = include_str!("../../sql/add_rule.sql");
+    pub const REMOVE_RULE: &str = include_str!("../../sql/remove_rule.sql");
 }

@@ -113,7 +113,8 @@ INSERT INTO mqtt_clients
     (clientid, username, online, node, peer, protocol, proto_ver, connected_at)
 SELECT clientid, username, TRUE, node, peer, protocol, proto_ver, connected_at
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int8[])
-    AS t (clientid, username, node, peer, protocol, proto_ver, connected_at)",
+    AS t (clientid, username, node, peer, protocol, proto_ver, connected_at)
+",
     sql::connected_wins!()
 );
 

@@ -45,7 +45,12 @@ import java.util.concurrent.ExecutionException;
  *
  * <p>And at any time, from the JVM: {@code {log, Level, Text}} or
  * {@code {log, Level, Text, #{hook => Hook, clientid => ClientId}}}, for what
- * the handler prints and for its exceptions.
+ * the handler prints and for its exceptions; what init logged comes before
+ * its answer.
+ *
+ * <p>Before it answers init, the driver rehearses its own path on
+ * synthetic calls ({@link Warmup}), so that the first calls of a new
+ * instance find it compiled.
  *
  * <p>Usage: {@code java -cp emqx-extension-java.jar:HANDLER_PATH
  * io.emqx.extension.driver.PortDriver HandlerClass}. Opts keys read:
@@ -93,6 +98,12 @@ public final class PortDriver {
         this.log = log;
     }
 
+    /** A driver that goes by {@code name} in what it logs (the init request names the real one). */
+    PortDriver(InputStream in, FrameOutput out, LogSink log, String name) {
+        this(in, out, log);
+        this.name = name;
+    }
+
     /**
      * Serves the handler class named by {@code args[0]} (default {@code Main}).
      *
@@ -128,12 +139,7 @@ public final class PortDriver {
             out.send(Term.tuple(Term.atom("init_error"), refusal));
             return 1;
         }
-        readRequests();
-        try {
-            return finished.get();
-        } catch (InterruptedException | ExecutionException e) {
-            return 1;
-        }
+        return serveRequests();
     }
 
     /**
@@ -191,26 +197,60 @@ public final class PortDriver {
         }
         ErlMap opts = t.get(3) instanceof ErlMap m ? m : Term.map(Map.of());
         try {
+            long started = System.nanoTime();
             handler = instantiate(className);
             handler.configure(new Config(name, settings));
             handler.init();
             List<HookSpec> specs = handler.getHookSpecs();
-            dispatcher = new Dispatcher(handler, specs, Decode.text(opts.get("node")));
-            int core = (int) Decode.integer(opts.get("pool_size"), 8);
-            long spinNs = Math.max(0, Decode.integer(opts.get("spin_us"), 50)) * 1000;
-            in.spin(spinNs);
-            lanes = new Lanes(core, (int) Decode.integer(opts.get("pool_max"), 256),
-                    (int) Decode.integer(opts.get("queue_capacity"), 1024), spinNs, this::readerStuck);
+            long handlerReady = System.nanoTime();
+            // Before the instance takes traffic, as a reload switches it all at once.
+            Warmup.Result warm = Warmup.rehearse(name, specs, opts, log);
+            prepare(handler, specs, opts);
             List<Term> declared = new ArrayList<>();
             for (HookSpec s : specs) {
                 declared.add(Term.tuple(Term.binary(s.hook().brokerName()), POOL));
             }
+            log.log("info", "driver " + name + ": " + className + " ready: handler init "
+                    + millis(handlerReady - started) + " ms, warm-up " + warm);
+            // What init logged comes before the answer, as at deinit.
+            log.flush(1000);
             out.send(Term.tuple(Term.atom("init_ok"), Term.list(declared)));
             return null;
         } catch (Throwable e) {
             log.report("driver " + name + ": " + className + " failed to start", e);
             return Term.binary(className + ": " + describe(e));
         }
+    }
+
+    /**
+     * Serves {@code h} for hooks {@code specs} with the worker pool the init
+     * options {@code opts} describe (see the class comment).
+     */
+    void prepare(DefaultCommunicationHandler h, List<HookSpec> specs, ErlMap opts) {
+        handler = h;
+        dispatcher = new Dispatcher(h, specs, Decode.text(opts.get("node")));
+        int core = (int) Decode.integer(opts.get("pool_size"), 8);
+        long spinNs = Math.max(0, Decode.integer(opts.get("spin_us"), 50)) * 1000;
+        in.spin(spinNs);
+        lanes = new Lanes(core, (int) Decode.integer(opts.get("pool_max"), 256),
+                (int) Decode.integer(opts.get("queue_capacity"), 1024), spinNs, this::readerStuck);
+    }
+
+    /**
+     * Reads and handles requests until {@code deinit} or the end of input,
+     * on whichever threads reading moves to; the exit status.
+     */
+    int serveRequests() {
+        readRequests();
+        try {
+            return finished.get();
+        } catch (InterruptedException | ExecutionException e) {
+            return 1;
+        }
+    }
+
+    static long millis(long nanos) {
+        return nanos / 1_000_000;
     }
 
     private static DefaultCommunicationHandler instantiate(String className) throws ReflectiveOperationException {

@@ -1,0 +1,1 @@
+DELETE FROM mqtt_acl WHERE id = $1

@@ -1,0 +1,1 @@
+DELETE FROM mqtt_users WHERE username = $1
