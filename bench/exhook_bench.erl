@@ -417,10 +417,12 @@ idle_cpu(#{handler := Handler, hooks := Hooks, profile := #{idle_ms := IdleMs}})
 
 %% #{Tid => CPU time in ns} of process `Proc''s threads whose name starts
 %% with `Prefix' (schedstat, or stat in clock ticks where that is missing);
-%% #{} once the process has ended.
+%% #{} once the process has ended. prim_file, not file: file's calls go
+%% through the file server, a process that busy callers (the saturated
+%% broker's 64) keep waiting for tens of milliseconds per read.
 threads_cpu_ns(Proc, Prefix) ->
     Dir = "/proc/" ++ Proc ++ "/task",
-    Tids = case file:list_dir(Dir) of
+    Tids = case prim_file:list_dir(Dir) of
                {ok, Ts} -> Ts;
                {error, _} when Proc =/= "self" -> []
            end,
@@ -428,12 +430,12 @@ threads_cpu_ns(Proc, Prefix) ->
                    Prefix =:= "" orelse
                        lists:any(fun({ok, Comm}) -> lists:prefix(Prefix, binary_to_list(Comm));
                                     (_) -> false
-                                 end, [file:read_file(Dir ++ "/" ++ Tid ++ "/comm")])],
+                                 end, [prim_file:read_file(Dir ++ "/" ++ Tid ++ "/comm")])],
     maps:from_list(
       [{Tid, Ns} || Tid <- Mine,
                     Ns <- case cpu_source() of
                               schedstat ->
-                                  case file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
+                                  case prim_file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
                                       {ok, Line} -> [binary_to_integer(hd(binary:split(Line, <<" ">>)))];
                                       {error, _} -> []      % it ended meanwhile
                                   end;
@@ -1174,7 +1176,7 @@ extra_cpu_pids() ->
 cpu_source() ->
     case persistent_term:get({?MODULE, cpu_source}, undefined) of
         undefined ->
-            Source = case file:read_file("/proc/self/schedstat") of
+            Source = case prim_file:read_file("/proc/self/schedstat") of
                          {ok, <<_, _/binary>>} -> schedstat;
                          _ -> stat
                      end,
@@ -1184,7 +1186,7 @@ cpu_source() ->
     end.
 
 stat_us(Proc) ->
-    case file:read_file("/proc/" ++ Proc ++ "/stat") of
+    case prim_file:read_file("/proc/" ++ Proc ++ "/stat") of
         {ok, Stat} ->
             [_, After] = binary:split(Stat, <<") ">>, [trim_all]),
             Fields = binary:split(After, <<" ">>, [global]),

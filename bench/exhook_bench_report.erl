@@ -8,7 +8,7 @@
 %% Every ratio is computed within one VM run: each row against the
 %% pure-Erlang floor and against the Port transport of the same hook,
 %% variant and number of callers in that run; a saturated variant against
-%% the broker alone in the same repetition.
+%% the broker alone in the same round of slices.
 -module(exhook_bench_report).
 
 -export([main/1, report/4]).
@@ -469,8 +469,8 @@ sat_row({_Facts, Rows}, Id) ->
         [] -> none
     end.
 
-%% Variant A's messages/s over variant B's, each repetition's ratio taken
-%% within that repetition: {median, lowest, highest}, or undefined.
+%% Variant A's messages/s over variant B's, each round's ratio taken
+%% within that round: {median, lowest, highest}, or undefined.
 sat_ratio(Sat, A, B) ->
     case {sat_row(Sat, A), sat_row(Sat, B)} of
         {{ok, #{rates := RA}}, {ok, #{rates := RB}}} when length(RA) =:= length(RB), RA =/= [] ->
@@ -488,7 +488,7 @@ median(Xs) ->
     end.
 
 show_sat_ratio({Med, Lo, Hi}) ->
-    io_lib:format("×~ts (~ts; repetitions ×~ts–×~ts)", [ratio(Med), loss(Med), ratio(Lo), ratio(Hi)]).
+    io_lib:format("×~ts (~ts; rounds ×~ts–×~ts)", [ratio(Med), loss(Med), ratio(Lo), ratio(Hi)]).
 
 %% What a ratio of messages/s loses; above 1 the difference is the noise's.
 loss(Ratio) when Ratio >= 1 -> "no loss measured";
@@ -528,7 +528,7 @@ sat_cpu_goal(Sat) ->
     case sat_row(Sat, pool) of
         {ok, #{hook_cpu_us := C, hook_cpu_range := {Lo, Hi}}} ->
             {N, T, _, V, _} = le(Name, 2.5, "µs", C, undefined),
-            {N, T, io_lib:format("~ts µs (repetitions ~ts–~ts)", [us(C), us(Lo), us(Hi)]), V};
+            {N, T, io_lib:format("~ts µs (middle half of the rounds ~ts–~ts)", [us(C), us(Lo), us(Hi)]), V};
         none ->
             {Name, "≤ 2.50 µs", "—", "not measured"}
     end.
@@ -915,18 +915,20 @@ markdown(#{runs := Runs} = Data, Sections, Tables, Command, Elapsed, Svg) ->
 
 %% [{Title, Intro, Header, Cells, Breakdown}]: none when not measured.
 saturation_section(#{saturation := {Facts, Rows}} = Data) ->
-    #{callers := Callers, work_us := Work, schedulers := S, reps := Reps, run_ms := Ms} = Facts,
+    #{callers := Callers, work_us := Work, schedulers := S, rounds := Rounds, slice_ms := SliceMs} = Facts,
     Intro = io_lib:format(
               "~b Erlang processes stand in for a busy broker's connection processes: each does about ~b µs "
               "of broker-like work per message (three route lookups in an ETS table of 5000 topics, the "
               "message sent to one of ~b subscriber processes, CPU calibrated on this machine) and calls the "
               "`message.publish` callback the plugin registered, every scheduler busy (~b schedulers, default "
-              "flags, a VM run of its own). ~b repetitions of ~b ms (warm-up ~b ms), the variants in turns; "
-              "medians. vs no hook: messages/s over the broker alone's, within each repetition (the median, "
-              "and the range over the repetitions). Broker time per message: schedulers ÷ messages/s. CPU "
-              "µs/message: the VM's CPU time (every thread; for the Port, its handler processes' too) over "
-              "the messages; hook CPU µs/call: that minus the broker alone's, within each repetition.",
-              [Callers, Work, maps:get(subscribers, Facts, 8), S, Reps, Ms, maps:get(warmup_ms, Facts, 0)]),
+              "flags, a VM run of its own). The same callers run throughout and switch variant every ~b ms: "
+              "~b rounds, each giving every variant one slice, in an order drawn anew each round (one "
+              "more round first warms up, not counted). messages/s: over all of a variant's slices. vs no "
+              "hook: messages/s over the broker alone's within each round (the median, and the middle half "
+              "of the rounds' values). Broker time per message: schedulers ÷ messages/s. CPU µs/message: "
+              "the VM's CPU time (every thread; for the Port, its handler processes' too) over the messages; "
+              "hook CPU µs/call: that minus the broker alone's, within each round (the median).",
+              [Callers, Work, maps:get(subscribers, Facts, 8), S, SliceMs, Rounds]),
     Cells = [sat_cells(R, S) || R <- Rows],
     [{"Saturated broker (issue 12 item 4; the logging variants of issue 13)", Intro, ?SAT_HEADER, Cells,
       sat_breakdown(maps:get(saturation, Data), rows_of(default, maps:get(runs, Data)))}];
@@ -936,8 +938,9 @@ saturation_section(_Data) ->
 sat_cells(#{id := Id, label := L, msgs_per_s := Rate, ratio := X, ratio_range := {Lo, Hi}} = R, S) ->
     Notes = [io_lib:format("handler processes: ~ts µs of the CPU per message", [us(PC)])
              || #{port_cpu_us_per_msg := PC} <- [R], Id =:= port]
-        ++ [io_lib:format("~ts of the calls answered by the failure policy (refused: port busy; failed; "
-                          "timed out), counted as messages", [pct_of(U, 1)])
+        ++ [io_lib:format("~b calls of this variant's driver (its variants, the whole run, warm-up "
+                          "included) answered by the failure policy (refused: port busy; failed; timed "
+                          "out), counted as messages", [U])
             || #{unanswered := U} <- [R], U > 0],
     [binary_to_list(L), rate(Rate),
      case Id of
@@ -964,7 +967,7 @@ sat_breakdown(Sat, Rows) ->
                                     [us(E), us(N)])
                       || E <- [Cpu(publish_64, erlang)], N <- [Cpu(auth, empty_nif)], is_number(E), is_number(N)],
             ["Where the inline path's cost goes, as CPU per message above the broker alone's (medians of the "
-             "repetitions): ",
+             "rounds): ",
              io_lib:format("the plugin's Erlang side without a NIF call (the callback, the `persistent_term` "
                            "lookup of the driver, the hook's mode; the `erlang_side` variant, through a hook the "
                            "handler does not implement) ~ts µs; the NIF call and the handler (inline minus "
