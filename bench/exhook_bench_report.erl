@@ -1,7 +1,7 @@
 %% @doc The report of one `make bench' (or `make bench-smoke', `make
 %% bench-java'): reads the rows each VM run of `exhook_bench' wrote, the
-%% saturated broker's (`exhook_bench_saturation') and the database
-%% benchmark's output, prints the tables, writes them as Markdown with the
+%% saturated broker's (`exhook_bench_saturation') and the two database
+%% benchmarks' output, prints the tables, writes them as Markdown with the
 %% machine facts, the command and the goals of issues 5, 8, 10, 12 and 13,
 %% and draws the SVG chart.
 %%
@@ -24,7 +24,8 @@
 
 %% @doc `erl -run exhook_bench_report main OutPrefix Command ElapsedSecs File...': each
 %% file an `exhook_bench' run (`{bench_run, ...}'), the saturation run
-%% (`{bench_saturation, ...}'), or the database benchmark's output (`.txt').
+%% (`{bench_saturation, ...}'), the database benchmark's output (`.txt'),
+%% or the Python database example's (`-pydb.txt').
 -spec main([string()]) -> no_return().
 main([Prefix, Command, Elapsed | Files]) ->
     Code = try report(Prefix, Command, list_to_integer(Elapsed), Files), 0
@@ -48,14 +49,18 @@ report(Prefix, Command, Elapsed, Files) ->
     io:format("~nwrote ~ts.md and ~ts.svg~n", [Prefix, Prefix]),
     ok.
 
-%% #{runs := [{Facts, Rows}], saturation => {Facts, Rows}, database => Text}.
+%% #{runs := [{Facts, Rows}], saturation => {Facts, Rows}, database => Text,
+%% pydb => Text}.
 load(Files) ->
     lists:foldl(
       fun(File, Acc) ->
               case filename:extension(File) of
                   ".txt" ->
                       {ok, Text} = file:read_file(File),
-                      Acc#{database => Text};
+                      case lists:suffix("-pydb.txt", File) of
+                          true -> Acc#{pydb => Text};
+                          false -> Acc#{database => Text}
+                      end;
                   _ ->
                       case file:consult(File) of
                           {ok, [{bench_run, F, R}]} -> Acc#{runs => maps:get(runs, Acc) ++ [{F, R}]};
@@ -858,7 +863,7 @@ print(#{runs := Runs} = Data, Sections, Tables, Elapsed) ->
          io:format("~n--- ~ts ---~n", [T]),
          text_table(Header, Cells)
      end || {T, _Intro, Header, Cells} <- Tables],
-    io:format("~nbench took ~b s (build, the VM runs, the saturated broker, the database benchmark)~n",
+    io:format("~nbench took ~b s (build, the VM runs, the saturated broker, the database benchmarks)~n",
               [Elapsed]).
 
 hd_only([R | _]) -> [R];
@@ -939,7 +944,8 @@ markdown(#{runs := Runs} = Data, Sections, Tables, Command, Elapsed, Svg) ->
        "the Port transport. The Java rows are a java driver (`bench_java`: one JVM running "
        "`bench/java/BenchHandler.java`, the Rust handler's twin, behind the same Port transport). "
        "The saturated broker is a VM run of its own (`exhook_bench_saturation`), the database "
-       "example's numbers its own benchmark's output, both from this same command. Each VM run is a "
+       "example's numbers its own benchmark's output, and the Python database example's "
+       "`exhook_pydb_bench`'s, all from this same command. Each VM run is a "
        "separate `erl`; ratios are computed within a run.\n\n",
        io_lib:format("![calls per second and p50 latency](~ts)\n\n", [Svg]),
        "## Machine\n\n| | |\n|---|---|\n",
@@ -953,6 +959,7 @@ markdown(#{runs := Runs} = Data, Sections, Tables, Command, Elapsed, Svg) ->
         || {T, Intro, Header, Cells, Breakdown} <- saturation_section(Data)],
        [["## ", T, "\n\n", Intro, "\n\n", md_table(?HEADER, Cells), "\n"] || {T, Intro, Cells} <- Sections],
        database_section(Data),
+       pydb_section(Data),
        run_notes(Runs)]).
 
 %%====================================================================
@@ -1053,6 +1060,19 @@ database_section(#{database := Text}) ->
                        end || L <- Lines]),
      "\n"];
 database_section(_Data) ->
+    [].
+
+%% The Python database example's benchmark output, as printed (a
+%% Markdown table whose baseline is the Rust example of the same run).
+pydb_section(#{pydb := Text}) ->
+    ["## Database example in Python\n\n",
+     "The output of `exhook_pydb_bench` (`make bench-python-database` alone; 2 s a measurement, 0.2 s in "
+     "the smoke run), run by this same command: logins/s through the Python database example "
+     "(`native/python/examples/database`, python3 driver) on SQLite from 1 and 64 callers, against the "
+     "Rust database example on the same file and users in the same run (vs baseline). Printed, not "
+     "asserted.\n\n",
+     Text, "\n"];
+pydb_section(_Data) ->
     [].
 
 run_notes(Runs) ->

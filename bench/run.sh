@@ -71,6 +71,14 @@ if [ "$PROFILE" != java ]; then
   echo "== database example: target/release/exhook-db-bench ${DB_ARGS[*]:-}"
   target/release/exhook-db-bench "${DB_ARGS[@]}" | tee "$BUILD/$PROFILE-database.txt"
   RUNS+=("$BUILD/$PROFILE-database.txt")
+  # The database example in Python (logins/s against the Rust example on
+  # the same SQLite file, in the same run), as make bench-python-database.
+  PYDB_SECONDS=2.0
+  [ "$PROFILE" = smoke ] && PYDB_SECONDS=0.2
+  echo
+  echo "== database example in Python: exhook_pydb_bench ($PYDB_SECONDS s a measurement)"
+  "${ERL[@]}" -run exhook_pydb_bench main "$ROOT" "$PYDB_SECONDS" | tee "$BUILD/$PROFILE-pydb.txt"
+  RUNS+=("$BUILD/$PROFILE-pydb.txt")
 fi
 
 ELAPSED=$(( $(date +%s) - START ))
