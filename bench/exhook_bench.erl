@@ -70,9 +70,11 @@
 profile(full) ->
     #{reps => 5, warmup_ms => 25, mode_warmup_ms => 150, b2b_ms => 150, sparse_ms => 250,
       notify_events => 100000, stride => 8, idle_ms => 10000, jvm_warmup_ms => 2000};
+%% The smoke run (CI, inside make test) checks the code path, not the
+%% numbers: short cases, so that it stays near a minute on 2 shared cores.
 profile(smoke) ->
-    #{reps => 1, warmup_ms => 20, mode_warmup_ms => 50, b2b_ms => 100, sparse_ms => 100,
-      notify_events => 20000, stride => 8, idle_ms => 1000, jvm_warmup_ms => 300};
+    #{reps => 1, warmup_ms => 20, mode_warmup_ms => 50, b2b_ms => 60, sparse_ms => 60,
+      notify_events => 5000, stride => 8, idle_ms => 500, jvm_warmup_ms => 300};
 %% make bench-java: the Java rows and their Port baseline alone, measured
 %% as in the full run (the idle driver is not).
 profile(java) ->
