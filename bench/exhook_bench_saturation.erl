@@ -174,18 +174,23 @@ spin(N, T) -> _ = erlang:phash2({N, T}), spin(N - 1, T).
 %% of CPU a message on this machine, for the message the callers send (a
 %% spin hashes it: its size sets the cost). Timed by the VM's CPU time,
 %% not the clock: on a shared machine the clock also counts the time the
-%% OS gave others.
+%% OS gave others. One process per scheduler, as in the measurement: with
+%% one, the idle schedulers' busy-waiting would count as its CPU.
 calibrate(Msg) ->
-    Ctx = #{routes => routes(), subs => {self()}, spin => 1000},
+    Ctx = #{routes => routes(), spin => 1000},
+    Schedulers = erlang:system_info(schedulers_online),
+    PerProcess = 1000,
+    Parent = self(),
     Cpu0 = exhook_bench:cpu_snapshot([]),
-    _ = [broker_work(Msg, I, Ctx) || I <- lists:seq(1, 2000)],
+    Pids = [spawn_link(fun() ->
+                               Mine = Ctx#{subs => {self()}},
+                               _ = [broker_work(Msg, I, Mine) || I <- lists:seq(1, PerProcess)],
+                               Parent ! {calibrated, self()}
+                       end) || _ <- lists:seq(1, Schedulers)],
+    [receive {calibrated, Pid} -> ok end || Pid <- Pids],
     {T, _} = exhook_bench:cpu_delta(Cpu0, exhook_bench:cpu_snapshot([])),
-    flush(),
-    PerSpin = T / 2000 / 1000,
+    PerSpin = T / (PerProcess * Schedulers) / 1000,
     max(1, round(?WORK_US / PerSpin)).
-
-flush() ->
-    receive _ -> flush() after 0 -> ok end.
 
 %%====================================================================
 %% Variants
