@@ -239,8 +239,8 @@ callback(Driver) ->
 
 %% Every round: each variant a slice, in an order drawn anew each round
 %% (seeded: the same orders every run); the first round warms up and is
-%% not kept. A list of
-%% rounds, each #{Variant => #{msgs, secs, cpu_us, port_cpu_us}}.
+%% not kept. A list of rounds, each #{Variant => #{msgs, secs, cpu_us,
+%% port_cpu_us}}.
 measure(#{msg := Msg0} = Ctx, #{rounds := Rounds, slice_ms := SliceMs}) ->
     Ids = [Id || {Id, _} <- variants()],
     Setups = [setup(Id) || Id <- Ids],
@@ -274,12 +274,12 @@ measure(#{msg := Msg0} = Ctx, #{rounds := Rounds, slice_ms := SliceMs}) ->
     %% logger writing out the info lines, a pool's threads going idle)
     %% does not always land on the same next variant.
     _ = rand:seed(exsss, {7, 11, 13}),
-    Run = fun(_R) ->
+    Run = fun() ->
                   Order = [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- Indexed])],
                   maps:from_list([Slice(I, Id) || {I, Id} <- Order])
           end,
-    _ = Run(0),
-    Kept = [Run(R) || R <- lists:seq(1, Rounds)],
+    _ = Run(),
+    Kept = [Run() || _ <- lists:seq(1, Rounds)],
     atomics:put(Current, 1, 0),
     [receive {done, Pid} -> ok end || Pid <- Callers],
     process_flag(priority, Priority),
