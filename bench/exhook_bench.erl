@@ -1279,13 +1279,22 @@ aggregate(Vm, Measured, Cases, Hooks) ->
                   log_lines => maps:get(log_lines, Hook, 0)},
          case Reps of
              [#{skip := Why} | _] -> Base#{skip => Why};
-             _ -> maps:merge(Base#{range => ranges(Reps)}, medians(Reps))
+             _ -> maps:merge(medians(Reps), Base#{range => ranges(Reps)})
          end
      end || {H, T, Variants} <- Cases, V <- Variants, N <- procs(H)].
 
+%% Counts (integers in every repetition) stay integers: of an even number
+%% of repetitions, the lower middle one, which the report prints as a count.
 medians(Reps) ->
     Keys = [K || K <- maps:keys(hd(Reps)), is_number(maps:get(K, hd(Reps)))],
-    maps:from_list([{K, median([maps:get(K, R) || R <- Reps])} || K <- Keys]).
+    maps:from_list([{K, case [maps:get(K, R) || R <- Reps] of
+                            Ints = [_ | _] when is_integer(hd(Ints)) ->
+                                case lists:all(fun erlang:is_integer/1, Ints) of
+                                    true -> lists:nth((length(Ints) + 1) div 2, lists:sort(Ints));
+                                    false -> median(Ints)
+                                end;
+                            Xs -> median(Xs)
+                        end} || K <- Keys]).
 
 %% The lowest and highest value over the repetitions, of the figures
 %% that vary most from one to the next on a shared machine.
