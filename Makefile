@@ -137,8 +137,8 @@ clean:
 # compile, which runs `make native`: the whole cargo workspace, bench
 # crates included, and the Java SDK), measures the hook callbacks in two
 # VMs and the saturated broker in a third, runs the database example's
-# benchmark, and writes one report: bench/results/latest.{md,svg}. About
-# 9 minutes.
+# benchmark and the Python one's, and writes one report:
+# bench/results/latest.{md,svg}. About 10 minutes on 2 shared cores.
 .PHONY: bench bench-smoke bench-java bench-java-cold
 bench:
 	BENCH_COMMAND="make bench" bench/run.sh full

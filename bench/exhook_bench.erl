@@ -69,7 +69,7 @@
 %% jvm_warmup_ms: calls into a new JVM before its cases are measured.
 profile(full) ->
     #{reps => 4, warmup_ms => 25, mode_warmup_ms => 150, b2b_ms => 150, sparse_ms => 250,
-      notify_events => 100000, stride => 8, idle_ms => 10000, jvm_warmup_ms => 2000};
+      notify_events => 100000, stride => 8, idle_ms => 5000, jvm_warmup_ms => 1000};
 %% The smoke run (CI, inside make test) checks the code path, not the
 %% numbers: short cases, so that it stays near a minute on 2 shared cores.
 profile(smoke) ->

@@ -1070,7 +1070,7 @@ database_section(_Data) ->
 %% Markdown table whose baseline is the Rust example of the same run).
 pydb_section(#{pydb := Text}) ->
     ["## Database example in Python\n\n",
-     "The output of `exhook_pydb_bench` (`make bench-python-database` alone; 2 s a measurement, 0.2 s in "
+     "The output of `exhook_pydb_bench` (`make bench-python-database` alone, at 2 s a measurement; here 1 s, 0.2 s in "
      "the smoke run), run by this same command: logins/s through the Python database example "
      "(`native/python/examples/database`, python3 driver) on SQLite from 1 and 64 callers, against the "
      "Rust database example on the same file and users in the same run (vs baseline). Printed, not "
@@ -1195,7 +1195,7 @@ new_rows_notes(Runs) ->
         "from `_build/java/bench` (built from `bench/java/` by `make java-bench`), `jvm_args` `-Xmx256m`, "
         "`queue_capacity` 131072, `call_timeout` 5000 ms; enabled only around its own cases, so a new JVM "
         "each repetition; the driver rehearses its own path before it answers init, then the benchmark "
-        "calls each fold hook for its share of 2 s (0.3 s in the smoke run) before the cases are measured, "
+        "calls each fold hook for its share of 1 s (0.3 s in the smoke run) before the cases are measured, "
         "so that the JIT has compiled the handler too. The JVM ran ~ts threads "
         "(after its last case). It answers as `bench/handler` does (every fold answer checked) and "
         "answers the same probe, so client.connected through the handler is counted as for the Port rows.\n",

@@ -45,7 +45,7 @@
 
 %% rounds: every variant one slice of slice_ms each; one more round first,
 %% not counted, warms everything up.
-profile(full) -> #{rounds => 25, slice_ms => 200};
+profile(full) -> #{rounds => 20, slice_ms => 200};
 profile(smoke) -> #{rounds => 3, slice_ms => 100}.
 
 %% The variants, in the order they are measured and shown: id, label, and

@@ -2,10 +2,10 @@
 # The benchmark: builds everything in release mode, measures the plugin's
 # hook callbacks in two VMs (default scheduler busy-waiting, then
 # busy-waiting off), the saturated broker in a third, runs the database
-# example's benchmark, and writes one report (tables, goals, chart) from
-# what this run measured.
+# example's benchmark and the Python one's, and writes one report (tables,
+# goals, chart) from what this run measured.
 #
-#   bench/run.sh full    # make bench:       bench/results/latest.{md,svg}, about 9 minutes
+#   bench/run.sh full    # make bench:       bench/results/latest.{md,svg}, about 10 minutes
 #   bench/run.sh smoke   # make bench-smoke: bench/_build/smoke.{md,svg}, about a minute
 #   bench/run.sh java    # make bench-java:  bench/_build/java.{md,svg}, the Java rows and
 #                        #                   their Port baseline alone (default VM only)
@@ -73,7 +73,7 @@ if [ "$PROFILE" != java ]; then
   RUNS+=("$BUILD/$PROFILE-database.txt")
   # The database example in Python (logins/s against the Rust example on
   # the same SQLite file, in the same run), as make bench-python-database.
-  PYDB_SECONDS=2.0
+  PYDB_SECONDS=1.0
   [ "$PROFILE" = smoke ] && PYDB_SECONDS=0.2
   echo
   echo "== database example in Python: exhook_pydb_bench ($PYDB_SECONDS s a measurement)"
