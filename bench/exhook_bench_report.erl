@@ -527,8 +527,8 @@ keeps(Name, Ratio, Goal) ->
             {Name, Target, show_sat_ratio(Ratio), io_lib:format("met (~ts)", [loss(Med)])};
         {Med, _, _} ->
             {Name, Target, show_sat_ratio(Ratio),
-             io_lib:format("MISSED by ~b points: loses ~ts, at most ~ts allowed",
-                           [round((Goal - Med) * 100), pct(1 - Med), pct(1 - Goal)])}
+             io_lib:format("MISSED by ~.1f points: loses ~.1f %, at most ~ts allowed",
+                           [(Goal - Med) * 100, (1 - Med) * 100, pct(1 - Goal)])}
     end.
 
 %% A figure reported without a goal of its own.
