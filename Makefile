@@ -13,10 +13,13 @@ JAVA_JAR := $(PRIV)/emqx-extension-java.jar
 JAVA_EXAMPLES_JAR := $(JAVA_BUILD)/examples/emqx-extension-java-examples.jar
 JAVA_SOURCES := $(shell find java/src/main/java -name '*.java' 2>/dev/null)
 JAVA_EXAMPLES := $(wildcard java/examples/*.java)
+# The benchmark's Java handler (the twin of bench/handler), for make bench.
+JAVA_BENCH_JAR := $(JAVA_BUILD)/bench/emqx-bench-java.jar
+JAVA_BENCH := $(wildcard bench/java/*.java)
 JAVAC := javac -Xlint:all -Xdoclint:all/protected -Werror -encoding UTF-8
 JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar
 
-.PHONY: native java compile test test-rust test-python test-java test-erlang test-demo lint demo plugin plugin-dir deps pyvenv clean
+.PHONY: native java java-bench compile test test-rust test-python test-java test-erlang test-demo lint demo plugin plugin-dir deps pyvenv clean
 
 # Rust workspace in release mode; example libraries into priv/. A library
 # a running VM has mapped must not be written over: remove, then copy.
@@ -46,6 +49,16 @@ $(JAVA_EXAMPLES_JAR): $(JAVA_JAR) $(JAVA_EXAMPLES)
 	mkdir -p $(JAVA_BUILD)/example-classes $(dir $@)
 	$(JAVAC) -cp $(JAVA_JAR) -d $(JAVA_BUILD)/example-classes $(JAVA_EXAMPLES)
 	jar --create --file $@.tmp -C $(JAVA_BUILD)/example-classes .
+	mv -f $@.tmp $@
+
+# The benchmark's Java handler, built as java/examples is (bench/run.sh runs this).
+java-bench: $(JAVA_BENCH_JAR)
+
+$(JAVA_BENCH_JAR): $(JAVA_JAR) $(JAVA_BENCH)
+	rm -rf $(JAVA_BUILD)/bench-classes
+	mkdir -p $(JAVA_BUILD)/bench-classes $(dir $@)
+	$(JAVAC) -cp $(JAVA_JAR) -d $(JAVA_BUILD)/bench-classes $(JAVA_BENCH)
+	jar --create --file $@.tmp -C $(JAVA_BUILD)/bench-classes .
 	mv -f $@.tmp $@
 
 compile:
@@ -120,19 +133,21 @@ deps:
 clean:
 	rm -rf _build target $(PRIV)/*.so $(JAVA_JAR)
 
-# The benchmark of issue 5 (bench/): builds in release mode (rebar3
+# The benchmark (bench/README.md): builds in release mode (rebar3
 # compile, which runs `make native`: the whole cargo workspace, bench
-# crates included), measures the hook callbacks in two VMs, prints the
-# table and writes bench/results/latest.{md,svg}. Under 5 minutes.
+# crates included, and the Java SDK), measures the hook callbacks in two
+# VMs and the saturated broker in a third, runs the database example's
+# benchmark and the Python one's, and writes one report:
+# bench/results/latest.{md,svg}. About 10 minutes on 2 shared cores.
 .PHONY: bench bench-smoke bench-java bench-java-cold
 bench:
 	BENCH_COMMAND="make bench" bench/run.sh full
 
-# The same code path, a fraction of a second per case (for CI):
-# bench/_build/smoke.{md,svg}; the committed bench/results/latest.* are left alone.
+# The same code path, a fraction of a second per case (for CI), the
+# database benchmark's --quick run included: bench/_build/smoke.{md,svg};
+# the committed bench/results/latest.* are left alone.
 bench-smoke:
 	BENCH_COMMAND="make bench-smoke" bench/run.sh smoke
-	target/release/exhook-db-bench --quick
 
 # The notification path (client.connected cast through the bench handler),
 # this tree against BASE (default main) in one VM, alternating rounds:
@@ -144,19 +159,18 @@ bench-notify:
 	bench/notify-ab.sh $(BASE)
 
 # The database example's numbers (logins/s, ACL check cost, writes/s into
-# SQLite and PostgreSQL); printed, not asserted. About a minute.
+# SQLite and PostgreSQL) alone; printed, not asserted. About a minute.
+# `make bench` includes them.
 .PHONY: bench-database
 bench-database: native
 	target/release/exhook-db-bench
 
-# Java handlers over the Port protocol: calls/s and p50 from 1, 8 and 64
-# callers, against the Rust gatekeeper behind the Port launcher (about a minute).
-BENCH_JAVA_SECONDS ?= 2.0
-bench-java: compile
-	mkdir -p bench/_build/ebin
-	erlc -o bench/_build/ebin bench/exhook_java_bench.erl
-	erl -noshell -pa bench/_build/ebin -pa _build/default/lib/emqx_extension_hook/ebin \
-	  -run exhook_java_bench main $(CURDIR) $(BENCH_JAVA_SECONDS)
+# The Java rows of `make bench` alone (client.authenticate, client.check_acl
+# and client.connected from 1, 8 and 64 callers through a java driver,
+# against the Rust handler behind the Port launcher), measured as in the
+# full run: bench/_build/java.{md,svg}. About a minute.
+bench-java:
+	BENCH_COMMAND="make bench-java" bench/run.sh java
 
 # Logins/s through the Python database example (native/python/examples/database)
 # on SQLite, 1 and 64 callers, against the Rust database example in the same

@@ -20,12 +20,24 @@
 %% only around its cases: the seed article's CustomHook unchanged (the PyPI
 %% SDK from _build/pyvenv), a minimal handler without the SDK's decorators
 %% (bench/python/bench_minimal.py), and the CustomHook on the Port
-%% transport.
+%% transport. The Java rows (issue 10) are a `java' driver, `bench_java',
+%% one JVM running bench/java/BenchHandler.java (the Rust handler's twin)
+%% behind the same Port transport, enabled only around its cases; their
+%% baseline is the Port rows of the same run.
+%%
+%% Two groups of rows in the default VM run look at issue 12 and 13: the
+%% inline client.authenticate with a ClientInfo of 30 extra keys, and the
+%% inline message.publish of a handler that logs (the broker's level set
+%% to info around those cases, the records going to a file as EMQX's
+%% emqx.log). The saturated broker is `exhook_bench_saturation', a VM run
+%% of its own.
 -module(exhook_bench).
 
 -include("../erlang/include/emqx_extension_hook.hrl").
 
 -export([main/1, run/1]).
+%% Shared with exhook_bench_saturation.
+-export([handler_log_to_file/0, stop_handler_log/1, cpu_snapshot/1, cpu_delta/2, driver_os_pids/1]).
 
 %% Histogram: 1 ns buckets below 64 ns, then 32 per power of two (3 %).
 -define(LINEAR, 64).
@@ -39,6 +51,11 @@
 %% processes.
 -define(PORT_DRIVER, bench_port).
 -define(PORT_PROCESSES, 2).
+%% The Java rows' driver (one JVM).
+-define(JAVA_DRIVER, bench_java).
+-define(JAVA_PROCESSES, 1).
+%% Filtered debug lines per call in the case that measures what one costs.
+-define(MANY_LINES, 1000).
 %% The handler's probe (bench/handler: message.delivered on this topic).
 -define(COUNT_TOPIC, <<"$bench/connected">>).
 
@@ -48,13 +65,20 @@
 
 %% reps: repetitions (medians are reported); *_ms: per measurement;
 %% notify_events: client.connected events per back-to-back repetition;
-%% idle_ms: how long the idle driver's CPU is measured, once per VM run.
+%% idle_ms: how long the idle driver's CPU is measured, once per VM run;
+%% jvm_warmup_ms: calls into a new JVM before its cases are measured.
 profile(full) ->
-    #{reps => 5, warmup_ms => 25, mode_warmup_ms => 150, b2b_ms => 150, sparse_ms => 250,
-      notify_events => 100000, stride => 8, idle_ms => 10000};
+    #{reps => 4, warmup_ms => 25, mode_warmup_ms => 150, b2b_ms => 150, sparse_ms => 250,
+      notify_events => 100000, stride => 8, idle_ms => 5000, jvm_warmup_ms => 1000};
+%% The smoke run (CI, inside make test) checks the code path, not the
+%% numbers: short cases, so that it stays near a minute on 2 shared cores.
 profile(smoke) ->
-    #{reps => 1, warmup_ms => 20, mode_warmup_ms => 50, b2b_ms => 100, sparse_ms => 100,
-      notify_events => 20000, stride => 8, idle_ms => 1000}.
+    #{reps => 1, warmup_ms => 20, mode_warmup_ms => 50, b2b_ms => 60, sparse_ms => 60,
+      notify_events => 5000, stride => 8, idle_ms => 500, jvm_warmup_ms => 300};
+%% make bench-java: the Java rows and their Port baseline alone, measured
+%% as in the full run (the idle driver is not).
+profile(java) ->
+    (profile(full))#{idle_ms => 0}.
 
 %% How a callback is reached. `mode' is the driver's config `mode' (the
 %% mode of every fold hook of the driver); notifications (`cast') are
@@ -73,8 +97,16 @@ transports() ->
      %% The same handler behind Erlang Ports: `?PORT_PROCESSES' OS
      %% processes (the launcher emqx_exhook_port running the handler
      %% library); calls and notifications alike are port_command'ed.
-     #{id => port,      kind => port,
+     #{id => port,      kind => port, driver => ?PORT_DRIVER,
        label => <<"Port">>},
+     %% A java driver: one JVM (the driver's default pool_size) running
+     %% bench/java/BenchHandler.java behind the same Port transport.
+     #{id => java,      kind => port, driver => ?JAVA_DRIVER,
+       label => <<"Java (JVM, Port)">>},
+     %% The NIF driver in inline mode with the broker's level at info
+     %% (the logging cases; every other case runs with the level at error).
+     #{id => inline_log, kind => nif, mode => inline, log_level => info,
+       label => <<"NIF inline, broker at info">>},
      #{id => erlang,    kind => floor,
        label => <<"pure Erlang floor">>},
      %% python3 drivers (the pool mode; Python never runs inline), each
@@ -95,6 +127,8 @@ transport(Id) ->
 
 %% Which transports and variants each hook is measured with, per VM run.
 %% b2b: back to back; sparse: one call per millisecond per caller.
+cases(java, _Vm) ->
+    [{H, T, [b2b]} || H <- [auth, acl, connected], T <- [port, java]];
 cases(_Profile, Vm) ->
     Fold = [inline, dirty_cpu, dirty_io, pool],
     Auth = [{auth, T, [b2b, sparse]} || T <- Fold ++ [port, erlang, empty_nif]],
@@ -109,9 +143,21 @@ cases(_Profile, Vm) ->
     %% it costs the caller, and the rate through the interpreter).
     Python = [{auth, T, [b2b]} || T <- [py_custom, py_minimal, py_port]]
         ++ [{connected, T, [b2b]} || T <- [py_custom, py_minimal]],
+    %% Issue 12: the handler reads three fields of a ClientInfo with 30
+    %% more keys (the usual one is the auth rows').
+    Wide = [{auth_wide, inline, [b2b]}],
+    %% Issue 13: the same publish without a log line, with one at debug
+    %% and many at debug (the broker at info: filtered), with one at info.
+    %% Info last: the broker's logger writes the lines out for a while
+    %% after their case, CPU that must not land on another case.
+    Logging = [{H, inline_log, [b2b]}
+               || H <- [publish_log_none, publish_log_debug, publish_log_many, publish_log_info]],
+    %% Issue 10: Java over the Port; its baseline is the Port rows.
+    Java = [{H, java, [b2b]} || H <- [auth, acl, connected]],
     case Vm of
-        default -> Auth ++ Beside ++ [{auth_beside_slow, port, [b2b]}] ++ Acl ++ Connected ++ Publish
-                       ++ Python;
+        %% The wide ClientInfo right after the usual one: measured next to it.
+        default -> Auth ++ Wide ++ Beside ++ [{auth_beside_slow, port, [b2b]}] ++ Acl ++ Connected ++ Publish
+                       ++ Python ++ Logging ++ Java;
         %% Busy-waiting off changes the hand-offs (dirty schedulers,
         %% worker threads, wake-ups); authenticate and client.connected
         %% show every kind of hand-off.
@@ -120,6 +166,12 @@ cases(_Profile, Vm) ->
 
 %% The callers a hook's cases are measured from.
 procs(auth_beside_slow) -> [64];
+%% Costs at the caller: one caller, back to back.
+procs(auth_wide) -> [1];
+procs(publish_log_none) -> [1];
+procs(publish_log_info) -> [1];
+procs(publish_log_debug) -> [1];
+procs(publish_log_many) -> [1];
 procs(_) -> [1, 8, 64].
 
 %% The slow neighbour's clientid (bench/handler: a login of a clientid
@@ -158,6 +210,22 @@ hooks(Samples) ->
                         expect => ok,
                         floor => #{erlang => {exhook_bench_floor, on_message_publish, [Counter]}}}
               end,
+    %% The logging cases: bench/handler logs N lines on topic log/LEVEL/N.
+    Logged = fun(LogTopic, Label) ->
+                     P = Publish(64, Label),
+                     Args = maps:get(args, P),
+                     P#{args => fun(I) -> [M] = Args(I), [setelement(7, M, LogTopic)] end,
+                        log_lines => case binary:split(LogTopic, <<"/">>, [global]) of
+                                         [<<"log">>, _, N] -> binary_to_integer(N);
+                                         _ -> 0
+                                     end}
+             end,
+    %% A ClientInfo as a broker with plugins that add their own keys passes
+    %% it: 30 more keys (40 in all: a hash map, where the usual 10 are a
+    %% flat one), values of the kinds such keys hold.
+    Extra = maps:from_list([{list_to_atom("bench_extra_" ++ integer_to_list(K)), extra_value(K)}
+                            || K <- lists:seq(1, 30)]),
+    WideCI = maps:merge(Extra, AuthCI),
     %% Never timed: asks the handler process that serves caller I's
     %% clientid how many client.connected events it has handled (bench/handler).
     Probe = #{point => 'message.delivered', kind => fold, label => <<"probe">>,
@@ -166,12 +234,25 @@ hooks(Samples) ->
                       end},
     Beside = Auth#{label => <<"client.authenticate beside a 100 ms caller">>,
                    neighbour => [AuthCI#{clientid => ?SLOW_CLIENT}, AuthAcc], alone => auth},
+    Wide = Auth#{label => <<"client.authenticate, ClientInfo with 30 extra keys">>,
+                 args => fun(I) -> [WideCI#{clientid => cid(I)}, AuthAcc] end, usual => auth},
     #{auth => Auth, auth_beside_slow => Beside, acl => Acl, connected => Connected, probe => Probe,
+      auth_wide => Wide,
+      publish_log_none => Logged(<<"p/1">>, <<"message.publish 64 B, no log line">>),
+      publish_log_info => Logged(<<"log/info/1">>, <<"message.publish 64 B, one info line">>),
+      publish_log_debug => Logged(<<"log/debug/1">>, <<"message.publish 64 B, one debug line (filtered)">>),
+      publish_log_many => Logged(<<"log/debug/", (integer_to_binary(?MANY_LINES))/binary>>,
+                                 iolist_to_binary(io_lib:format("message.publish 64 B, ~b debug lines (filtered)",
+                                                                [?MANY_LINES]))),
       publish_64 => Publish(64, <<"message.publish 64 B">>),
       publish_4k => Publish(4096, <<"message.publish 4 KiB">>),
       publish_1m => Publish(1048576, <<"message.publish 1 MiB">>)}.
 
 cid(I) -> <<"bench-client-", (integer_to_binary(I))/binary>>.
+
+extra_value(K) when K rem 3 =:= 0 -> <<"value of extra key ", (integer_to_binary(K))/binary>>;
+extra_value(K) when K rem 3 =:= 1 -> K * 1000;
+extra_value(K) -> #{source => plugin, rank => K}.
 
 %%====================================================================
 %% Entry points
@@ -196,7 +277,11 @@ main([Profile, Vm, Out, Handler, EmptyNif, Samples, Root]) ->
 -spec run(map()) -> ok.
 run(#{profile := ProfileName, vm := Vm, out := Out} = Opts) ->
     Profile = profile(ProfileName),
+    %% The broker's EMQX metrics stand-in, loaded before anything is
+    %% timed, so no measured call pays for loading it.
+    {module, emqx_metrics} = code:ensure_loaded(emqx_metrics),
     ok = logger:set_primary_config(level, error),
+    LogFile = handler_log_to_file(),
     Facts = facts(Vm, ProfileName),
     io:format("~n== exhook bench: ~s, ~s (~s) ==~n", [ProfileName, Vm, maps:get(vm_flags, Facts)]),
     ok = load_empty_nif(maps:get(empty_nif, Opts)),
@@ -213,10 +298,32 @@ run(#{profile := ProfileName, vm := Vm, out := Out} = Opts) ->
     ok = tally_counters(?DRIVER),
     Failures = maps:filter(fun(_, V) -> V > 0 end, get_tally()),
     io:format("driver failure counters (failed, timed_out, dropped; all hooks): ~p~n", [Failures]),
-    Facts1 = Facts#{driver_failures => Failures, port_process_threads => get({?MODULE, port_threads}),
+    Facts1 = Facts#{driver_failures => Failures,
+                    port_process_threads => get({?MODULE, port_threads, ?PORT_DRIVER}),
+                    java_process_threads => get({?MODULE, port_threads, ?JAVA_DRIVER}),
                     idle => Idle},
     ok = file:write_file(Out, io_lib:format("~p.~n", [{bench_run, Facts1, Rows}])),
     _ = application:stop(emqx_extension_hook),
+    stop_handler_log(LogFile).
+
+%% @doc The handlers' log records go to a file of their own, as EMQX's
+%% emqx.log (nothing else is logged there, and nothing of theirs on the
+%% console); the primary level still decides which are made. The file.
+-spec handler_log_to_file() -> file:filename().
+handler_log_to_file() ->
+    File = filename:join(tmp_dir(), "exhook_bench_handlers_" ++ os:getpid() ++ ".log"),
+    ok = logger:set_handler_config(default, level, error),
+    ok = logger:add_handler(bench_handlers, logger_std_h,
+                            #{config => #{file => File}, filter_default => stop,
+                              filters => [{handlers, {fun logger_filters:domain/2,
+                                                      {log, sub, [emqx_extension_hook, handler]}}}]}),
+    File.
+
+%% @doc Removes the handlers' log file `handler_log_to_file/0' made.
+-spec stop_handler_log(file:filename()) -> ok.
+stop_handler_log(File) ->
+    _ = logger:remove_handler(bench_handlers),
+    _ = file:delete(File),
     ok.
 
 %%====================================================================
@@ -276,6 +383,8 @@ use_mode(Handler, Mode) ->
 %% then left alone for `idle_ms'. The CPU time of its threads (named
 %% exhook-bench-N, and its manager exhook-bench-mg) and of the whole VM
 %% over that time, as a share of one core.
+idle_cpu(#{profile := #{idle_ms := 0}}) ->
+    undefined;
 idle_cpu(#{handler := Handler, hooks := Hooks, profile := #{idle_ms := IdleMs}}) ->
     Workers = 8,
     ok = tally_counters(?DRIVER),
@@ -288,13 +397,13 @@ idle_cpu(#{handler := Handler, hooks := Hooks, profile := #{idle_ms := IdleMs}})
     {M, F, X} = proplists:get_value('client.authenticate', Callbacks),
     _ = measure(b2b, M, F, X, Auth, 64, 100, 8),
     receive after 500 -> ok end,
-    Pool0 = threads_cpu_ns("exhook-bench-"),
-    Vm0 = cpu_us(),
+    Pool0 = threads_cpu_ns("self", "exhook-bench-"),
+    Vm0 = cpu_snapshot([]),
     T0 = erlang:monotonic_time(nanosecond),
     receive after IdleMs -> ok end,
     T1 = erlang:monotonic_time(nanosecond),
-    Pool1 = threads_cpu_ns("exhook-bench-"),
-    Vm1 = cpu_us(),
+    Pool1 = threads_cpu_ns("self", "exhook-bench-"),
+    {VmUs, 0} = cpu_delta(Vm0, cpu_snapshot([])),
     Secs = (T1 - T0) / 1.0e9,
     %% A worker beyond pool_size that retires meanwhile is left out: its
     %% CPU time goes with it.
@@ -302,58 +411,87 @@ idle_cpu(#{handler := Handler, hooks := Hooks, profile := #{idle_ms := IdleMs}})
     Threads = map_size(Pool1),
     Idle = #{workers => Workers, threads => Threads, secs => Secs,
              pool_cpu_pct => Used / 1.0e9 / Secs * 100,
-             vm_cpu_pct => (Vm1 - Vm0) / 1.0e6 / Secs * 100},
+             vm_cpu_pct => VmUs / 1.0e6 / Secs * 100},
     io:format("  idle driver, ~b workers (~b threads), ~.1f s: its threads ~.3f % of a core, "
               "the whole VM ~.2f %~n",
               [Workers, Threads, Secs, maps:get(pool_cpu_pct, Idle), maps:get(vm_cpu_pct, Idle)]),
     Idle.
 
-%% #{Tid => CPU time in ns} of this VM's threads whose name starts with
-%% `Prefix' (schedstat, or stat in clock ticks where that is missing).
-threads_cpu_ns(Prefix) ->
-    Dir = "/proc/self/task",
-    {ok, Tids} = file:list_dir(Dir),
+%% #{Tid => CPU time in ns} of process `Proc''s threads whose name starts
+%% with `Prefix' (schedstat, or stat in clock ticks where that is missing);
+%% #{} once the process has ended. prim_file, not file: file's calls go
+%% through the file server, a process that busy callers (the saturated
+%% broker's 64) keep waiting for tens of milliseconds per read.
+threads_cpu_ns(Proc, Prefix) ->
+    Dir = "/proc/" ++ Proc ++ "/task",
+    Tids = case prim_file:list_dir(Dir) of
+               {ok, Ts} -> Ts;
+               {error, _} when Proc =/= "self" -> []
+           end,
     Mine = [Tid || Tid <- Tids,
-                   {ok, Comm} <- [file:read_file(Dir ++ "/" ++ Tid ++ "/comm")],
-                   lists:prefix(Prefix, binary_to_list(Comm))],
+                   Prefix =:= "" orelse
+                       lists:any(fun({ok, Comm}) -> lists:prefix(Prefix, binary_to_list(Comm));
+                                    (_) -> false
+                                 end, [prim_file:read_file(Dir ++ "/" ++ Tid ++ "/comm")])],
     maps:from_list(
-      [{Tid, case cpu_source() of
-                 schedstat ->
-                     case file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
-                         {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
-                         {error, _} -> 0      % it retired meanwhile
-                     end;
-                 stat ->
-                     stat_us("self/task/" ++ Tid) * 1000
-             end} || Tid <- Mine]).
+      [{Tid, Ns} || Tid <- Mine,
+                    Ns <- case cpu_source() of
+                              schedstat ->
+                                  case prim_file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
+                                      {ok, Line} -> [binary_to_integer(hd(binary:split(Line, <<" ">>)))];
+                                      {error, _} -> []      % it ended meanwhile
+                                  end;
+                              stat ->
+                                  [stat_us(Proc ++ "/task/" ++ Tid) * 1000]
+                          end]).
 
-%% The Port transport's driver: the same handler library, in
-%% `?PORT_PROCESSES' OS processes. `mode' does not apply to port drivers;
-%% queue_capacity (shared out among the processes) as for the NIF driver.
-port_driver_opts(Handler) ->
+%% The options of a Port transport's driver. `bench_port': the same
+%% handler library in `?PORT_PROCESSES' OS processes (`mode' does not apply
+%% to port drivers; queue_capacity, shared out among the processes, as for
+%% the NIF driver). `bench_java': the Rust handler's Java twin in one JVM
+%% (the driver's default pool_size), with a heap limit as java/README.md
+%% advises.
+port_driver_opts(#{id := port}, #{handler := Handler}) ->
     [{path, Handler}, {transport, port},
-     {pool_size, ?PORT_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 131072}].
+     {pool_size, ?PORT_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 131072}];
+port_driver_opts(#{id := java}, #{root := Root}) ->
+    [{kind, java}, {path, filename:join([Root, "_build", "java", "bench"])},
+     {init_module, "BenchHandler"}, {jvm_args, "-Xmx256m"},
+     {pool_size, ?JAVA_PROCESSES}, {call_timeout, 5000}, {queue_capacity, 131072}].
 
-%% Enables the port driver next to the NIF driver; its OS processes' pids
-%% are added to the CPU time measured until `disable_port/0'.
-enable_port(Handler) ->
-    ok = set_driver_env(?PORT_DRIVER, port_driver_opts(Handler)),
-    ok = emqx_extension_hook:enable(?PORT_DRIVER),
-    {ok, #exhook_driver{transport = {port, T}}} =
-        emqx_extension_hook_drivers:lookup(?PORT_DRIVER),
-    OsPids = emqx_extension_hook_port:os_pids(T),
-    ?PORT_PROCESSES = length(OsPids),
+port_processes(#{id := java}) -> ?JAVA_PROCESSES;
+port_processes(_) -> ?PORT_PROCESSES.
+
+%% Enables a Port transport's driver next to the NIF driver; its OS
+%% processes' pids are added to the CPU time measured until
+%% `disable_port/1'.
+enable_port(Ctx, #{driver := Driver} = T) ->
+    ok = set_driver_env(Driver, port_driver_opts(T, Ctx)),
+    ok = emqx_extension_hook:enable(Driver),
+    OsPids = driver_os_pids(Driver),
+    Processes = port_processes(T),
+    Processes = length(OsPids),
     put({?MODULE, extra_cpu_pids}, OsPids),
-    %% Threads per handler process (its reader and its worker pool).
+    %% Threads per handler process (its reader and its worker pool; a
+    %% JVM's own threads too).
     Threads = [length(Ts) || P <- OsPids,
                              {ok, Ts} <- [file:list_dir("/proc/" ++ integer_to_list(P) ++ "/task")]],
-    put({?MODULE, port_threads}, lists:usort(Threads)),
+    put({?MODULE, port_threads, Driver}, lists:usort(Threads)),
     ok.
 
-disable_port() ->
-    ok = tally_counters(?PORT_DRIVER),
+%% @doc The OS pids of an enabled Port-transport driver's handler processes.
+-spec driver_os_pids(atom()) -> [non_neg_integer()].
+driver_os_pids(Driver) ->
+    {ok, #exhook_driver{transport = {port, T}}} = emqx_extension_hook_drivers:lookup(Driver),
+    emqx_extension_hook_port:os_pids(T).
+
+disable_port(#{driver := Driver}) ->
+    ok = tally_counters(Driver),
     erase({?MODULE, extra_cpu_pids}),
-    ok = emqx_extension_hook:disable(?PORT_DRIVER).
+    ok = emqx_extension_hook:disable(Driver).
+
+port_transports(Cases) ->
+    lists:usort([T || {_, T, _} <- Cases, kind(T) =:= port]).
 
 %% The failure counters of driver `Name' (failed, timed_out, dropped; and
 %% restarts for a port driver), summed over every enable of this run (a
@@ -411,8 +549,7 @@ enable_python(Root, #{driver := Driver} = T) ->
     ok = emqx_extension_hook:enable(Driver),
     case maps:get(port, T, false) of
         true ->
-            {ok, #exhook_driver{transport = {port, Port}}} = emqx_extension_hook_drivers:lookup(Driver),
-            put({?MODULE, extra_cpu_pids}, emqx_extension_hook_port:os_pids(Port)),
+            put({?MODULE, extra_cpu_pids}, driver_os_pids(Driver)),
             ok;
         false ->
             ok
@@ -426,17 +563,17 @@ disable_python(#{driver := Driver}) ->
 python_transports(Cases) ->
     lists:usort([T || {_, T, _} <- Cases, kind(T) =:= python]).
 
-%% The broker callback the port driver registered for `Hook''s point
-%% (the driver is enabled around the port cases by `enable_port/1').
-port_callbacks(_Transport, #{point := Point}) ->
-    case emqx_extension_hook:callbacks(?PORT_DRIVER) of
+%% The broker callback a Port transport's driver registered for `Hook''s
+%% point (the driver is enabled around its cases by `enable_port/2').
+port_callbacks(#{driver := Driver}, #{point := Point}) ->
+    case emqx_extension_hook:callbacks(Driver) of
         {ok, Callbacks} ->
             case lists:keyfind(Point, 1, Callbacks) of
                 {Point, {_M, _F, _X} = MFA} -> MFA;
-                false -> error({port_driver_lacks_hook, Point})
+                false -> error({port_driver_lacks_hook, Driver, Point})
             end;
         {error, not_enabled} ->
-            error(port_driver_not_enabled)
+            error({port_driver_not_enabled, Driver})
     end.
 
 %%====================================================================
@@ -446,7 +583,7 @@ port_callbacks(_Transport, #{point := Point}) ->
 %% Each case's callback gives the broker the expected answer, and the
 %% floors give exactly what the plugin gives, before anything is timed;
 %% the port driver's probe answers with a count.
-check_cases(#{hooks := Hooks, handler := Handler, root := Root}, Cases) ->
+check_cases(#{hooks := Hooks, handler := Handler, root := Root} = Ctx, Cases) ->
     Modes = lists:usort([M || {_, T, _} <- Cases, #{kind := nif, mode := M} <- [transport(T)]]),
     lists:foreach(
       fun(Mode) ->
@@ -454,14 +591,19 @@ check_cases(#{hooks := Hooks, handler := Handler, root := Root}, Cases) ->
               [check_case(H, T, maps:get(H, Hooks), CBs)
                || {H, T, _} <- Cases, in_group(transport(T), Mode)]
       end, Modes),
-    case [C || {_, T, _} = C <- Cases, kind(T) =:= port] of
+    [begin
+         T = transport(PT),
+         ok = enable_port(Ctx, T),
+         [check_case(H, PT, maps:get(H, Hooks), #{}) || {H, T1, _} <- Cases, T1 =:= PT],
+         {OsPid, _Count} = probe(probe_of(Hooks, T), 1),
+         true = lists:member(OsPid, get({?MODULE, extra_cpu_pids})),
+         ok = disable_port(T)
+     end || PT <- port_transports(Cases)],
+    case [C || {_, T, _} = C <- Cases, is_log_transport(T)] of
         [] -> ok;
-        PortCases ->
-            ok = enable_port(Handler),
-            [check_case(H, T, maps:get(H, Hooks), #{}) || {H, T, _} <- PortCases],
-            {OsPid, _Count} = probe(probe(Hooks), 1),
-            true = lists:member(OsPid, get({?MODULE, extra_cpu_pids})),
-            ok = disable_port()
+        LogCases ->
+            LogCBs = use_mode(Handler, inline),
+            [check_case(H, T, maps:get(H, Hooks), LogCBs) || {H, T, _} <- LogCases]
     end,
     [begin
          ok = enable_python(Root, transport(PT)),
@@ -485,8 +627,11 @@ check_case(HookId, TId, #{args := ArgsFun, expect := Expect} = Hook, CBs) ->
 
 kind(TId) -> maps:get(kind, transport(TId)).
 
-in_group(#{kind := nif, mode := M}, M) -> true;
+in_group(#{kind := nif, mode := M} = T, M) -> not is_map_key(log_level, T);
 in_group(_, _) -> false.
+
+%% The logging cases' transport: the broker's level is set around them.
+is_log_transport(TId) -> is_map_key(log_level, transport(TId)).
 
 %% One repetition of every case, grouped by driver mode (one enable each),
 %% then the port driver's cases (enabled around them), then the floors.
@@ -501,15 +646,20 @@ run_rep(#{profile := Profile, handler := Handler, root := Root} = Ctx, Cases, Re
                      lists:append([run_case(Ctx, C, CBs) || C <- Group])
                  end || Mode <- Modes,
                         lists:any(fun({_, T, _}) -> in_group(transport(T), Mode) end, Cases)]),
-    PortRows = case [C || {_, T, _} = C <- Cases, kind(T) =:= port] of
-                   [] -> [];
-                   PortCases ->
-                       ok = enable_port(Handler),
-                       mode_warmup(Ctx, hd(PortCases), #{}),
-                       Rows = lists:append([run_case(Ctx, C, #{}) || C <- PortCases]),
-                       ok = disable_port(),
-                       Rows
-               end,
+    LogRows = case [C || {_, T, _} = C <- Cases, is_log_transport(T)] of
+                  [] -> [];
+                  LogCases -> with_broker_level(info, fun() -> run_log_cases(Ctx, LogCases) end)
+              end,
+    PortRows = lists:append(
+                 [begin
+                      T = transport(PT),
+                      ok = enable_port(Ctx, T),
+                      Group = [C || {_, T1, _} = C <- Cases, T1 =:= PT],
+                      port_warmup(Ctx, T, Group),
+                      Rows = lists:append([run_case(Ctx, C, #{}) || C <- Group]),
+                      ok = disable_port(T),
+                      Rows
+                  end || PT <- port_transports(Cases)]),
     PythonRows = lists:append(
                    [begin
                         ok = enable_python(Root, transport(PT)),
@@ -520,9 +670,50 @@ run_rep(#{profile := Profile, handler := Handler, root := Root} = Ctx, Cases, Re
                         PyRows
                     end || PT <- python_transports(Cases)]),
     Floors = [C || {_, T, _} = C <- Cases, kind(T) =:= floor],
-    NifRows ++ PortRows ++ PythonRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Floors]).
+    NifRows ++ LogRows ++ PortRows ++ PythonRows ++ lists:append([run_case(Ctx, C, #{}) || C <- Floors]).
 
-mode_warmup(#{profile := #{mode_warmup_ms := Ms}, hooks := Hooks}, {H, T, _}, CBs) ->
+%% The logging cases, the NIF driver inline with the broker at info. The
+%% info lines the SDK's queue had no room for (it drops and counts them,
+%% reported to the plugin once a second: hence the wait) are put on the
+%% info rows.
+run_log_cases(#{handler := Handler} = Ctx, LogCases) ->
+    CBs = use_mode(Handler, inline),
+    Name = atom_to_binary(?DRIVER),
+    Dropped0 = emqx_extension_hook_log:dropped(Name),
+    mode_warmup(Ctx, hd(LogCases), CBs),
+    Rows = lists:append([run_case(Ctx, C, CBs) || C <- LogCases]),
+    receive after 1100 -> ok end,
+    Dropped = emqx_extension_hook_log:dropped(Name) - Dropped0,
+    [case R of
+         #{hook := publish_log_info} -> R#{log_dropped => Dropped};
+         _ -> R
+     end || R <- Rows].
+
+%% Runs `Fun' with the broker's (the primary logger's) level at `Level';
+%% a driver enabled meanwhile follows it from its start (the plugin pushes
+%% the level at enable). The level is error again after, which the next
+%% enable, or the plugin's poll within a second, pushes to the drivers.
+with_broker_level(Level, Fun) ->
+    #{level := Old} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, Level),
+    try Fun()
+    after ok = logger:set_primary_config(level, Old)
+    end.
+
+mode_warmup(#{profile := #{mode_warmup_ms := Ms}} = Ctx, Case, CBs) ->
+    mode_warmup(Ctx, Case, CBs, Ms).
+
+%% A new JVM runs its code interpreted until the JIT has compiled the hot
+%% paths, after some thousands of calls of each: each fold hook of the
+%% group is called for its share of `jvm_warmup_ms' first.
+port_warmup(#{profile := #{jvm_warmup_ms := Ms}, hooks := Hooks} = Ctx, #{id := java}, Group) ->
+    Folds = [C || {H, _, _} = C <- Group, maps:get(kind, maps:get(H, Hooks)) =:= fold],
+    [mode_warmup(Ctx, C, #{}, Ms div length(Folds)) || C <- Folds],
+    ok;
+port_warmup(Ctx, _T, Group) ->
+    mode_warmup(Ctx, hd(Group), #{}).
+
+mode_warmup(#{hooks := Hooks}, {H, T, _}, CBs, Ms) ->
     Hook = maps:get(H, Hooks),
     case Hook of
         #{kind := fold} ->
@@ -536,7 +727,7 @@ run_case(#{profile := P, hooks := Hooks}, {HookId, TId, Variants}, CBs) ->
     T = transport(TId),
     %% Port notifications: the probe counts what the handler processes handled.
     Hook = case T of
-               #{kind := port} -> Hook0#{probe => probe(Hooks)};
+               #{kind := port} -> Hook0#{probe => probe_of(Hooks, T)};
                _ -> Hook0
            end,
     case callback(T, Hook, CBs) of
@@ -570,26 +761,26 @@ measure_case(P, b2b, M, F, X, #{expect := E} = Hook, #{kind := python}, N) ->
     #{warmup_ms := W, b2b_ms := D, stride := S} = P,
     _ = measure(b2b, M, F, X, Hook, N, W, S, {expect, E}),
     measure(b2b, M, F, X, Hook, N, D, S, {expect, E});
-measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := port}, N) ->
+measure_case(P, b2b, M, F, X, #{kind := notify} = Hook, #{kind := port, driver := Driver}, N) ->
     #{warmup_ms := W, notify_events := Events, stride := S} = P,
-    _ = port_notify_burst(M, F, X, Hook, N, max(N, Events * W div 1000), S),
-    port_notify_burst(M, F, X, Hook, N, Events, S);
-measure_case(P, sparse, M, F, X, #{kind := notify} = Hook, #{kind := port}, N) ->
+    _ = port_notify_burst(Driver, M, F, X, Hook, N, max(N, Events * W div 1000), S),
+    port_notify_burst(Driver, M, F, X, Hook, N, Events, S);
+measure_case(P, sparse, M, F, X, #{kind := notify} = Hook, #{kind := port, driver := Driver}, N) ->
     #{warmup_ms := W, sparse_ms := D} = P,
     _ = measure(sparse, M, F, X, Hook, N, max(W, 20), 1),
-    Row = port_counted(Hook, fun() -> measure(sparse, M, F, X, Hook, N, D, 1) end),
+    Row = port_counted(Driver, Hook, fun() -> measure(sparse, M, F, X, Hook, N, D, 1) end),
     %% Let the handler processes finish before the next case is timed.
     _ = probe_counts(maps:get(probe, Hook), N),
     Row;
 %% Port fold hooks: every answer is checked; a call the driver refused
 %% (port busy, timeout) is counted apart, neither in calls/s nor timed.
-measure_case(P, Variant, M, F, X, #{expect := E} = Hook, #{kind := port}, N) ->
+measure_case(P, Variant, M, F, X, #{expect := E} = Hook, #{kind := port, driver := Driver}, N) ->
     {W, D, S} = case P of
                     #{warmup_ms := W0, b2b_ms := D0, stride := S0} when Variant =:= b2b -> {W0, D0, S0};
                     #{warmup_ms := W0, sparse_ms := D0} -> {max(W0, 20), D0, 1}
                 end,
     _ = measure(Variant, M, F, X, Hook, N, W, S, {expect, E}),
-    port_counted(Hook, fun() -> measure(Variant, M, F, X, Hook, N, D, S, {expect, E}) end);
+    port_counted(Driver, Hook, fun() -> measure(Variant, M, F, X, Hook, N, D, S, {expect, E}) end);
 measure_case(P, b2b, M, F, X, Hook, _T, N) ->
     #{warmup_ms := W, b2b_ms := D, stride := S} = P,
     _ = measure(b2b, M, F, X, Hook, N, W, S),
@@ -632,17 +823,17 @@ neighbour_loop(M, F, A, N) ->
 %% The port driver's counters for the hook over Fun's measurement: calls
 %% it refused because the port was busy (`busy'; for a notification,
 %% `dropped'), failed, timed out; handler process restarts.
-port_counted(#{point := Point, kind := Kind}, Fun) ->
-    {R0, Before} = port_stats(Point),
+port_counted(Driver, #{point := Point, kind := Kind}, Fun) ->
+    {R0, Before} = port_stats(Driver, Point),
     Row = Fun(),
-    {R1, After} = port_stats(Point),
+    {R1, After} = port_stats(Driver, Point),
     D = fun(K) -> maps:get(K, After) - maps:get(K, Before) end,
     Busy = case Kind of fold -> busy; notify -> dropped end,
     Row#{Busy => D(dropped), failed => D(failed), timed_out => D(timed_out), restarts => R1 - R0}.
 
-port_stats(Point) ->
+port_stats(Driver, Point) ->
     [#{restarts := R, hooks := Hooks}] =
-        [S || S = #{name := Name} <- emqx_extension_hook:stats(), Name =:= atom_to_binary(?PORT_DRIVER)],
+        [S || S = #{name := Name} <- emqx_extension_hook:stats(), Name =:= atom_to_binary(Driver)],
     {R, proplists:get_value(Point, Hooks)}.
 
 progress(HookId, TId, V, N, #{calls_per_s := R, p50_us := P50, p99_us := P99, cpu_us := Cpu} = Row) ->
@@ -719,18 +910,18 @@ notify_burst(Driver, M, F, X, #{point := Point, args := ArgsFun}, N, Events, Str
                       [link, {min_heap_size, 2048}])
             || I <- lists:seq(1, N)],
     [receive {ready, Pid} -> ok end || Pid <- Pids],
-    Cpu0 = cpu_us(),
+    Cpu0 = cpu_parts(),
     T0 = erlang:monotonic_time(nanosecond),
     [Pid ! {go, 0} || Pid <- Pids],
     Calls = lists:sum([receive {done, Pid, C, _} -> C end || Pid <- Pids]),
     T1 = erlang:monotonic_time(nanosecond),
     After = wait_handled(Driver, Point, Calls + settled(Before), 60000),
     T2 = erlang:monotonic_time(nanosecond),
-    Cpu1 = cpu_us(),
+    {CpuVm, CpuExtra} = cpu_delta(Cpu0, cpu_parts()),
     Succeeded = maps:get(succeeded, After) - maps:get(succeeded, Before),
     #{calls => Calls, secs => (T1 - T0) / 1.0e9, calls_per_s => Calls / ((T1 - T0) / 1.0e9),
       p50_us => quantile(H, 0.5), p99_us => quantile(H, 0.99),
-      cpu_us => (Cpu1 - Cpu0) / max(1, Calls),
+      cpu_us => (CpuVm + CpuExtra) / max(1, Calls),
       sustained_per_s => Succeeded / ((T2 - T0) / 1.0e9),
       drain_secs => (T2 - T0) / 1.0e9,
       dropped => maps:get(dropped, After) - maps:get(dropped, Before),
@@ -746,12 +937,12 @@ notify_burst(Driver, M, F, X, #{point := Point, args := ArgsFun}, N, Events, Str
 %% reached (the highest its probes saw, once every caller's came back)
 %% minus its count before the burst; sustained: handled events over the
 %% time from the first cast to the last probe's answer.
-port_notify_burst(M, F, X, #{point := Point, args := ArgsFun, probe := Probe}, N, Events, Stride) ->
+port_notify_burst(Driver, M, F, X, #{point := Point, args := ArgsFun, probe := Probe}, N, Events, Stride) ->
     H = counters:new(?NBUCKETS, [write_concurrency]),
     Parent = self(),
     Quota = max(1, Events div N),
     Base = probe_counts(Probe, N),
-    {R0, Before} = port_stats(Point),
+    {R0, Before} = port_stats(Driver, Point),
     Pids = [spawn_opt(fun() ->
                               A = ArgsFun(I) ++ X,
                               Parent ! {ready, self()},
@@ -769,7 +960,7 @@ port_notify_burst(M, F, X, #{point := Point, args := ArgsFun, probe := Probe}, N
     [Pid ! {go, 0} || Pid <- Pids],
     Done = [receive {done, Pid, C, Tc, Count, Tp} -> {C, Tc, Count, Tp} end || Pid <- Pids],
     Cpu1 = cpu_parts(),
-    {R1, After} = port_stats(Point),
+    {R1, After} = port_stats(Driver, Point),
     Calls = lists:sum([C || {C, _, _, _} <- Done]),
     T1 = lists:max([Tc || {_, Tc, _, _} <- Done]),
     T2 = lists:max([Tp || {_, _, _, Tp} <- Done]),
@@ -790,10 +981,11 @@ port_notify_burst(M, F, X, #{point := Point, args := ArgsFun, probe := Probe}, N
       failed => maps:get(failed, After) - maps:get(failed, Before),
       restarts => R1 - R0}.
 
-%% The probe's callback and arguments (the port driver's message.delivered).
-probe(Hooks) ->
+%% The probe's callback and arguments (a Port transport driver's
+%% message.delivered).
+probe_of(Hooks, T) ->
     Probe = maps:get(probe, Hooks),
-    {M, F, X} = port_callbacks(transport(port), Probe),
+    {M, F, X} = port_callbacks(T, Probe),
     {M, F, X, maps:get(args, Probe)}.
 
 %% {OsPid, client.connected events handled} of the handler process that
@@ -933,29 +1125,47 @@ sparse(M, F, A, H, Next, Deadline, Check, Acc) ->
             Acc1
     end.
 
-%% CPU time of the whole OS process in µs: every thread, the VM's
-%% schedulers and the driver's native worker threads alike; plus, while
-%% the port driver is enabled, its handler processes'. The sum of
-%% sum_exec_runtime over /proc/PID/task/*/schedstat (ns resolution);
-%% where that is missing, utime + stime from /proc/PID/stat (clock ticks).
-cpu_us() ->
-    {Vm, Port} = cpu_parts(),
-    Vm + Port.
-
-%% {the VM's, the port driver's handler processes'} CPU time in µs.
+%% CPU time, in µs, of the whole OS process: every thread, the VM's
+%% schedulers and the driver's native worker threads alike; and, while a
+%% Port transport's driver is measured, of its handler processes. Read as
+%% snapshots, the time between two of them by `cpu_delta/2'.
 cpu_parts() ->
-    Procs = [integer_to_list(P) || P <- extra_cpu_pids()],
-    case cpu_source() of
-        schedstat -> {schedstat_ns("self") div 1000, lists:sum([schedstat_ns(P) || P <- Procs]) div 1000};
-        stat -> {stat_us("self"), lists:sum([stat_us(P) || P <- Procs])}
+    cpu_snapshot(extra_cpu_pids()).
+
+%% @doc A snapshot of the CPU time of this VM and of OS processes `Pids':
+%% per process, each thread's (schedstat, ns) and the process's utime +
+%% stime (/proc/PID/stat, clock ticks).
+-spec cpu_snapshot([non_neg_integer()]) -> {term(), [term()]}.
+cpu_snapshot(Pids) ->
+    {proc_cpu("self"), [proc_cpu(integer_to_list(P)) || P <- Pids]}.
+
+proc_cpu(Proc) ->
+    {threads_cpu_ns(Proc, ""), stat_us(Proc)}.
+
+%% @doc {this VM's, the other processes' (summed)} CPU time in µs between
+%% two snapshots of `cpu_snapshot/1' (same pids).
+-spec cpu_delta({term(), [term()]}, {term(), [term()]}) -> {number(), number()}.
+cpu_delta({Vm0, Ps0}, {Vm1, Ps1}) ->
+    {proc_delta(Vm0, Vm1), lists:sum([0 | [proc_delta(A, B) || {A, B} <- lists:zip(Ps0, Ps1)]])}.
+
+%% One process's CPU time between two snapshots: the sum over its threads
+%% (a thread started meanwhile counts from 0) while every thread of the
+%% first is still there; when one has ended (a JVM's compiler or GC
+%% thread, a pool worker retiring), whose time the sum would lose, the
+%% process's utime + stime, which keeps it (clock-tick resolution).
+proc_delta({T0, S0}, {T1, S1}) ->
+    case cpu_source() =:= schedstat andalso lists:all(fun(Tid) -> is_map_key(Tid, T1) end, maps:keys(T0)) of
+        true -> maps:fold(fun(Tid, Ns, Acc) -> Acc + Ns - maps:get(Tid, T0, 0) end, 0, T1) / 1000;
+        false -> S1 - S0
     end.
 
 %% CPU per call, and for the Port the handler processes' share.
-cpu_row({Vm0, Port0}, {Vm1, Port1}, Calls) ->
-    Row = #{cpu_us => (Vm1 + Port1 - Vm0 - Port0) / max(1, Calls)},
+cpu_row(Cpu0, Cpu1, Calls) ->
+    {Vm, Port} = cpu_delta(Cpu0, Cpu1),
+    Row = #{cpu_us => (Vm + Port) / max(1, Calls)},
     case extra_cpu_pids() of
         [] -> Row;
-        _ -> Row#{port_cpu_us => (Port1 - Port0) / max(1, Calls)}
+        _ -> Row#{port_cpu_us => Port / max(1, Calls)}
     end.
 
 extra_cpu_pids() ->
@@ -964,31 +1174,21 @@ extra_cpu_pids() ->
         Pids -> Pids
     end.
 
+%% schedstat where the kernel has it (ns per thread), else stat (clock ticks).
 cpu_source() ->
     case persistent_term:get({?MODULE, cpu_source}, undefined) of
         undefined ->
-            Source = try schedstat_ns("self") of
-                         N when is_integer(N), N > 0 -> schedstat
-                     catch _:_ -> stat
+            Source = case prim_file:read_file("/proc/self/schedstat") of
+                         {ok, <<_, _/binary>>} -> schedstat;
+                         _ -> stat
                      end,
             persistent_term:put({?MODULE, cpu_source}, Source),
             Source;
         Source -> Source
     end.
 
-schedstat_ns(Proc) ->
-    Dir = "/proc/" ++ Proc ++ "/task",
-    case file:list_dir(Dir) of
-        {ok, Tids} ->
-            lists:sum([case file:read_file(Dir ++ "/" ++ Tid ++ "/schedstat") of
-                           {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
-                           {error, _} -> 0      % the thread ended meanwhile
-                       end || Tid <- Tids]);
-        {error, _} when Proc =/= "self" -> 0    % the process ended
-    end.
-
 stat_us(Proc) ->
-    case file:read_file("/proc/" ++ Proc ++ "/stat") of
+    case prim_file:read_file("/proc/" ++ Proc ++ "/stat") of
         {ok, Stat} ->
             [_, After] = binary:split(Stat, <<") ">>, [trim_all]),
             Fields = binary:split(After, <<" ">>, [global]),
@@ -1075,16 +1275,26 @@ aggregate(Vm, Measured, Cases, Hooks) ->
          Base = #{vm => Vm, hook => H, hook_label => maps:get(label, Hook),
                   point => maps:get(point, Hook), transport => T,
                   transport_label => maps:get(label, transport(T)),
-                  variant => V, procs => N, reps => length(Reps)},
+                  variant => V, procs => N, reps => length(Reps),
+                  log_lines => maps:get(log_lines, Hook, 0)},
          case Reps of
              [#{skip := Why} | _] -> Base#{skip => Why};
-             _ -> maps:merge(Base#{range => ranges(Reps)}, medians(Reps))
+             _ -> maps:merge(medians(Reps), Base#{range => ranges(Reps)})
          end
      end || {H, T, Variants} <- Cases, V <- Variants, N <- procs(H)].
 
+%% Counts (integers in every repetition) stay integers: of an even number
+%% of repetitions, the lower middle one, which the report prints as a count.
 medians(Reps) ->
     Keys = [K || K <- maps:keys(hd(Reps)), is_number(maps:get(K, hd(Reps)))],
-    maps:from_list([{K, median([maps:get(K, R) || R <- Reps])} || K <- Keys]).
+    maps:from_list([{K, case [maps:get(K, R) || R <- Reps] of
+                            Ints = [_ | _] when is_integer(hd(Ints)) ->
+                                case lists:all(fun erlang:is_integer/1, Ints) of
+                                    true -> lists:nth((length(Ints) + 1) div 2, lists:sort(Ints));
+                                    false -> median(Ints)
+                                end;
+                            Xs -> median(Xs)
+                        end} || K <- Keys]).
 
 %% The lowest and highest value over the repetitions, of the figures
 %% that vary most from one to the next on a shared machine.
@@ -1129,11 +1339,15 @@ facts(Vm, Profile) ->
       erts_version => erlang:system_info(version),
       rustc => Cmd("rustc --version"),
       python => Cmd("/usr/bin/python3 --version"),
+      java => Cmd("java -version 2>&1 | head -1"),
+      loadavg => Cmd("cut -d' ' -f1-3 /proc/loadavg"),
+      java_processes => ?JAVA_PROCESSES,
       cpu_model => Model,
       kernel => Cmd("uname -sr"),
       clk_tck => clk_tck(),
       cpu_source => case cpu_source() of
-                        schedstat -> <<"sum of /proc/PID/task/*/schedstat (ns)">>;
+                        schedstat -> <<"sum of /proc/PID/task/*/schedstat (ns; /proc/PID/stat utime+stime, "
+                                       "in clock ticks, for a process one of whose threads ended meanwhile)">>;
                         stat -> <<"/proc/PID/stat utime+stime (clock ticks)">>
                     end,
       port_processes => ?PORT_PROCESSES,

@@ -7,17 +7,32 @@
 %% without the hook, in the same VM run.
 %%
 %% The rows take the hook's cost apart: the Erlang side alone (the
-%% callback, the driver lookup, the EMQX metric), then the handler in each
-%% mode and over the Port transport, then a handler that logs one line per
-%% message (at info, the broker at info), or at debug (filtered: the
-%% broker at info). Each row is the median of its repetitions; the rows of
-%% one repetition run back to back, in turns, so that the machine's noise
-%% spreads over all of them.
+%% callback and the driver lookup, through a hook the handler does not
+%% implement, so no NIF is called; the EMQX metric is no longer on the
+%% path: the plugin adds its counts once a second), then the handler in
+%% each mode and over the Port transport, then a handler that logs one
+%% line per message (at info, the broker at info), or at debug (filtered:
+%% the broker at info). Besides messages/s, the CPU time of the VM (every
+%% thread) and of the Port's handler processes per message.
+%%
+%% On a shared machine the CPU this VM gets changes from one second to the
+%% next, so the variants are not measured one after the other: the same
+%% callers run for the whole measurement and switch variant every slice
+%% (a fifth of a second), each round giving every variant one slice, in an
+%% order drawn anew each round. A variant's figures are
+%% compared with the broker alone's of the same round; a row gives the
+%% median over the rounds. Each mode is a driver of its own (`bench'
+%% inline, `bench_pool', `bench_port'), all enabled throughout, so a
+%% switch is only another callback.
+%%
+%% bench/run.sh runs it after the two `exhook_bench' VM runs, in a VM of
+%% its own with the default flags; `exhook_bench_report' reports it.
 -module(exhook_bench_saturation).
 
 -export([main/1, run/1]).
 
 -define(DRIVER, bench).
+-define(POOL_DRIVER, bench_pool).
 -define(PORT_DRIVER, bench_port).
 -define(ROUTES, exhook_bench_routes).
 
@@ -28,14 +43,16 @@
 %% The broker-like work per message, in microseconds of CPU.
 -define(WORK_US, 20).
 
-profile(full) -> #{reps => 3, run_ms => 1500, warmup_ms => 300};
-profile(smoke) -> #{reps => 1, run_ms => 300, warmup_ms => 100}.
+%% rounds: every variant one slice of slice_ms each; one more round first,
+%% not counted, warms everything up.
+profile(full) -> #{rounds => 20, slice_ms => 200};
+profile(smoke) -> #{rounds => 3, slice_ms => 100}.
 
 %% The variants, in the order they are measured and shown: id, label, and
 %% how the hook is reached (`none': no hook).
 variants() ->
     [{none, <<"no hook (the broker's own work)">>},
-     {erlang_side, <<"the plugin's Erlang side only (callback, driver lookup, metric; no handler)">>},
+     {erlang_side, <<"the plugin's Erlang side only (callback, driver lookup; no NIF call)">>},
      {inline, <<"NIF inline">>},
      {pool, <<"NIF pool">>},
      {port, <<"Port">>},
@@ -61,39 +78,66 @@ main([Profile, Out, Handler, Samples]) ->
 run(#{profile := ProfileName, out := Out, handler := Handler, samples := SamplesFile}) ->
     Profile = profile(ProfileName),
     {module, _} = code:ensure_loaded(emqx_metrics),
-    ok = quiet_logger(),
+    %% The broker at info: the info lines are made and written.
+    ok = logger:set_primary_config(level, info),
+    LogFile = exhook_bench:handler_log_to_file(),
     {ok, Samples} = file:consult(SamplesFile),
     {'message.publish', [Msg]} = lists:keyfind('message.publish', 1, Samples),
-    Spin = calibrate(),
+    Spin = calibrate(setelement(7, Msg, <<"p/1">>)),
     Routes = routes(),
     Subs = [spawn_link(fun subscriber/0) || _ <- lists:seq(1, ?SUBSCRIBERS)],
     ok = start_plugin(Handler),
     io:format("~n== exhook bench: saturation, ~b callers, ~b us of broker work a message ==~n",
               [?CALLERS, ?WORK_US]),
-    Ctx = #{msg => Msg, spin => Spin, routes => Routes, subs => list_to_tuple(Subs),
-            profile => Profile},
-    Reps = [[{Id, measure(Ctx, Id)} || {Id, _} <- variants()]
-            || _ <- lists:seq(1, maps:get(reps, Profile))],
-    Rows = [row(Id, Label, [proplists:get_value(Id, Rep) || Rep <- Reps], Reps)
+    Ctx = #{msg => Msg, spin => Spin, routes => Routes, subs => list_to_tuple(Subs)},
+    %% The drivers' counters are read before and after, not during the
+    %% slices: the driver registry is a process the callers would delay.
+    Unanswered0 = unanswered(),
+    Rounds = measure(Ctx, Profile),
+    Unanswered = maps:map(fun(D, N) -> N - maps:get(D, Unanswered0) end, unanswered()),
+    Rows = [(row(Id, Label, Rounds))#{unanswered => maps:get(driver_of(Id), Unanswered, 0)}
             || {Id, Label} <- variants()],
-    [io:format("  ~-90ts ~10.1f k msg/s  x~.2f~n", [L, R / 1000, X])
-     || #{label := L, msgs_per_s := R, ratio := X} <- Rows],
+    [io:format("  ~-90ts ~10.1f k msg/s  x~.2f  cpu ~6.2f us/msg~n", [L, R / 1000, X, C])
+     || #{label := L, msgs_per_s := R, ratio := X, cpu_us_per_msg := C} <- Rows],
     Facts = #{callers => ?CALLERS, work_us => ?WORK_US, schedulers => erlang:system_info(schedulers),
-              reps => maps:get(reps, Profile), run_ms => maps:get(run_ms, Profile)},
+              subscribers => ?SUBSCRIBERS, spin => Spin,
+              rounds => maps:get(rounds, Profile), slice_ms => maps:get(slice_ms, Profile)},
     ok = file:write_file(Out, io_lib:format("~p.~n", [{bench_saturation, Facts, Rows}])),
     _ = application:stop(emqx_extension_hook),
-    ok.
+    exhook_bench:stop_handler_log(LogFile).
 
-%% The median of a variant's repetitions and its ratio against the broker
-%% alone, each repetition's ratio taken within that repetition.
-row(Id, Label, Rates, Reps) ->
-    Ratios = [proplists:get_value(Id, Rep) / proplists:get_value(none, Rep) || Rep <- Reps],
-    #{id => Id, label => Label, msgs_per_s => median(Rates), ratio => median(Ratios),
-      ratio_range => {lists:min(Ratios), lists:max(Ratios)}}.
+%% A variant's figures over the rounds: messages/s over all its slices,
+%% and the medians of its ratio and its extra CPU per message against the
+%% broker alone, each taken within a round (with the middle half of the
+%% rounds' values). `rates' and `cpu' keep every round's, in order, for
+%% ratios between other variants of the same round.
+row(Id, Label, Rounds) ->
+    Mine = [maps:get(Id, Round) || Round <- Rounds],
+    Alone = [maps:get(none, Round) || Round <- Rounds],
+    Rate = fun(#{msgs := M, secs := S}) -> M / S end,
+    Cpu = fun(#{msgs := M, cpu_us := C}) -> C / max(1, M) end,
+    %% A slice in which the broker alone did nothing (the VM descheduled
+    %% for it, on a shared machine) gives no ratio.
+    Ratios = [Rate(M) / Rate(A) || {M, A} <- lists:zip(Mine, Alone), Rate(A) > 0],
+    Extra = [Cpu(M) - Cpu(A) || {M, A} <- lists:zip(Mine, Alone)],
+    Msgs = lists:sum([M || #{msgs := M} <- Mine]),
+    #{id => Id, label => Label,
+      msgs_per_s => Msgs / lists:sum([S || #{secs := S} <- Mine]),
+      ratio => median(Ratios), ratio_range => middle_half(Ratios),
+      cpu_us_per_msg => lists:sum([C || #{cpu_us := C} <- Mine]) / max(1, Msgs),
+      hook_cpu_us => median(Extra), hook_cpu_range => middle_half(Extra),
+      port_cpu_us_per_msg => lists:sum([C || #{port_cpu_us := C} <- Mine]) / max(1, Msgs),
+      rates => [Rate(M) || M <- Mine], cpu => [Cpu(M) || M <- Mine]}.
 
 median(L) ->
     S = lists:sort(L),
     lists:nth((length(S) + 1) div 2, S).
+
+%% The 25th and 75th percentiles.
+middle_half(L) ->
+    S = list_to_tuple(lists:sort(L)),
+    At = fun(Q) -> element(max(1, round(Q * tuple_size(S))), S) end,
+    {At(0.25), At(0.75)}.
 
 %%====================================================================
 %% The broker stand-in
@@ -127,17 +171,26 @@ spin(0, _) -> ok;
 spin(N, T) -> _ = erlang:phash2({N, T}), spin(N - 1, T).
 
 %% The spin count that, with the lookups and the send, makes `?WORK_US'
-%% of CPU a message on this machine.
-calibrate() ->
-    Msg = {message, <<0:128>>, 1, <<"c">>, #{}, #{}, <<"p/1">>, <<"m1">>, 0},
-    Ctx = #{routes => routes(), subs => {self()}, spin => 1000},
-    {T, _} = timer:tc(fun() -> [broker_work(Msg, I, Ctx) || I <- lists:seq(1, 2000)] end),
-    flush(),
-    PerSpin = T / 2000 / 1000,
+%% of CPU a message on this machine, for the message the callers send (a
+%% spin hashes it: its size sets the cost). Timed by the VM's CPU time,
+%% not the clock: on a shared machine the clock also counts the time the
+%% OS gave others. One process per scheduler, as in the measurement: with
+%% one, the idle schedulers' busy-waiting would count as its CPU.
+calibrate(Msg) ->
+    Ctx = #{routes => routes(), spin => 1000},
+    Schedulers = erlang:system_info(schedulers_online),
+    PerProcess = 1000,
+    Parent = self(),
+    Cpu0 = exhook_bench:cpu_snapshot([]),
+    Pids = [spawn_link(fun() ->
+                               Mine = Ctx#{subs => {self()}},
+                               _ = [broker_work(Msg, I, Mine) || I <- lists:seq(1, PerProcess)],
+                               Parent ! {calibrated, self()}
+                       end) || _ <- lists:seq(1, Schedulers)],
+    [receive {calibrated, Pid} -> ok end || Pid <- Pids],
+    {T, _} = exhook_bench:cpu_delta(Cpu0, exhook_bench:cpu_snapshot([])),
+    PerSpin = T / (PerProcess * Schedulers) / 1000,
     max(1, round(?WORK_US / PerSpin)).
-
-flush() ->
-    receive _ -> flush() after 0 -> ok end.
 
 %%====================================================================
 %% Variants
@@ -147,6 +200,7 @@ start_plugin(Handler) ->
     ok = application:load(emqx_extension_hook),
     ok = application:set_env(emqx_extension_hook, drivers,
                              [{?DRIVER, driver_opts(Handler, inline)},
+                              {?POOL_DRIVER, driver_opts(Handler, pool)},
                               {?PORT_DRIVER, [{path, Handler}, {transport, port}, {pool_size, 2},
                                               {call_timeout, 5000}, {queue_capacity, 65536}]}]),
     {ok, _} = application:ensure_all_started(emqx_extension_hook),
@@ -155,31 +209,26 @@ start_plugin(Handler) ->
 driver_opts(Handler, Mode) ->
     [{path, Handler}, {mode, Mode}, {call_timeout, 5000}, {pool_size, 2}, {queue_capacity, 65536}].
 
-%% Sets the bench driver's mode (a reload: no call misses the hook).
-use_mode(Mode) ->
-    {ok, Drivers} = application:get_env(emqx_extension_hook, drivers),
-    {?DRIVER, Opts} = lists:keyfind(?DRIVER, 1, Drivers),
-    New = lists:keystore(mode, 1, Opts, {mode, Mode}),
-    ok = application:set_env(emqx_extension_hook, drivers,
-                             lists:keystore(?DRIVER, 1, Drivers, {?DRIVER, New})),
-    ok = emqx_extension_hook:reload(?DRIVER).
-
 %% The callback a variant calls per message, and the message's topic.
 setup(none) -> {none, <<"p/1">>};
 setup(erlang_side) ->
     %% A hook the handler does not implement: the callback finds the
-    %% driver, counts the metric and answers `ok' without a NIF call.
+    %% driver and the hook's mode and answers `ok' without a NIF call.
     {{emqx_extension_hook_callbacks, on_session_created, [key(?DRIVER)]}, <<"p/1">>};
+setup(inline) -> {callback(?DRIVER), <<"p/1">>};
+setup(pool) -> {callback(?POOL_DRIVER), <<"p/1">>};
 setup(port) -> {callback(?PORT_DRIVER), <<"p/1">>};
-setup(Id) ->
-    {Mode, Topic} = case Id of
-                        inline -> {inline, <<"p/1">>};
-                        pool -> {pool, <<"p/1">>};
-                        inline_log_info -> {inline, <<"log/info/1">>};
-                        inline_log_debug -> {inline, <<"log/debug/1">>}
-                    end,
-    use_mode(Mode),
-    {callback(?DRIVER), Topic}.
+setup(inline_log_info) -> {callback(?DRIVER), <<"log/info/1">>};
+setup(inline_log_debug) -> {callback(?DRIVER), <<"log/debug/1">>}.
+
+%% The driver whose counters say which calls of a variant the handler did
+%% not answer.
+driver_of(inline) -> ?DRIVER;
+driver_of(inline_log_info) -> ?DRIVER;
+driver_of(inline_log_debug) -> ?DRIVER;
+driver_of(pool) -> ?POOL_DRIVER;
+driver_of(port) -> ?PORT_DRIVER;
+driver_of(_) -> none.
 
 key(Driver) -> emqx_extension_hook_handler:key(atom_to_binary(Driver, utf8)).
 
@@ -188,39 +237,81 @@ callback(Driver) ->
     {_, MFA} = lists:keyfind('message.publish', 1, Callbacks),
     MFA.
 
-%% Messages per second the callers manage with variant `Id'.
-measure(#{msg := Msg0, profile := P} = Ctx, Id) ->
-    {Callback, Topic} = setup(Id),
-    Msg = setelement(7, Msg0, Topic),
-    Count = atomics:new(1, []),
-    Run = fun(Ms, Counting) ->
-                  Until = erlang:monotonic_time(millisecond) + Ms,
-                  Parent = self(),
-                  Pids = [spawn_link(fun() -> caller(C, Msg, Callback, Ctx, Until, Count, Counting),
-                                              Parent ! {done, self()} end)
-                          || C <- lists:seq(1, ?CALLERS)],
-                  [receive {done, Pid} -> ok end || Pid <- Pids]
+%% Every round: each variant a slice, in an order drawn anew each round
+%% (seeded: the same orders every run); the first round warms up and is
+%% not kept. A list of rounds, each #{Variant => #{msgs, secs, cpu_us,
+%% port_cpu_us}}.
+measure(#{msg := Msg0} = Ctx, #{rounds := Rounds, slice_ms := SliceMs}) ->
+    Ids = [Id || {Id, _} <- variants()],
+    Setups = [setup(Id) || Id <- Ids],
+    %% Which variant the callers run (its index in Ids; 0: stop), and the
+    %% messages each has done.
+    Current = atomics:new(1, []),
+    Counts = counters:new(length(Ids), [write_concurrency]),
+    %% The callers stop when it is 0: they start on the first variant.
+    atomics:put(Current, 1, 1),
+    Parent = self(),
+    Callers = [spawn_link(fun() -> caller(C, Msg0, Setups, Ctx, Current, Counts), Parent ! {done, self()} end)
+               || C <- lists:seq(1, ?CALLERS)],
+    PortPids = exhook_bench:driver_os_pids(?PORT_DRIVER),
+    Indexed = lists:zip(lists:seq(1, length(Ids)), Ids),
+    %% The slices' timing must not wait for 64 busy callers to yield.
+    Priority = process_flag(priority, high),
+    Slice = fun(I, Id) ->
+                    M0 = counters:get(Counts, I),
+                    atomics:put(Current, 1, I),
+                    Cpu0 = exhook_bench:cpu_snapshot(PortPids),
+                    T0 = erlang:monotonic_time(microsecond),
+                    receive after SliceMs -> ok end,
+                    Cpu1 = exhook_bench:cpu_snapshot(PortPids),
+                    T1 = erlang:monotonic_time(microsecond),
+                    M1 = counters:get(Counts, I),
+                    {Vm, Os} = exhook_bench:cpu_delta(Cpu0, Cpu1),
+                    {Id, #{msgs => M1 - M0, secs => (T1 - T0) / 1.0e6,
+                           cpu_us => Vm + Os, port_cpu_us => Os}}
+            end,
+    %% A new order each round, so that what a variant leaves behind (the
+    %% logger writing out the info lines, a pool's threads going idle)
+    %% does not always land on the same next variant.
+    _ = rand:seed(exsss, {7, 11, 13}),
+    Run = fun() ->
+                  Order = [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- Indexed])],
+                  maps:from_list([Slice(I, Id) || {I, Id} <- Order])
           end,
-    Run(maps:get(warmup_ms, P), false),
-    T0 = erlang:monotonic_time(microsecond),
-    Run(maps:get(run_ms, P), true),
-    Elapsed = erlang:monotonic_time(microsecond) - T0,
-    atomics:get(Count, 1) / (Elapsed / 1.0e6).
+    _ = Run(),
+    Kept = [Run() || _ <- lists:seq(1, Rounds)],
+    atomics:put(Current, 1, 0),
+    [receive {done, Pid} -> ok end || Pid <- Callers],
+    process_flag(priority, Priority),
+    Kept.
 
-caller(C, Msg0, Callback, Ctx, Until, Count, Counting) ->
-    Msg = setelement(4, Msg0, <<"sat-", (integer_to_binary(C))/binary>>),
-    caller_loop(C, Msg, Callback, Ctx, Until, Count, Counting, 0).
+%% A caller: its own clientid, the message of each variant ready; runs the
+%% variant `Current' says, one message at a time, counting it to the
+%% variant it started under.
+caller(C, Msg0, Setups, Ctx, Current, Counts) ->
+    From = setelement(4, Msg0, <<"sat-", (integer_to_binary(C))/binary>>),
+    Variants = list_to_tuple([{Callback, setelement(7, From, Topic)} || {Callback, Topic} <- Setups]),
+    caller_loop(C, Variants, Ctx, Current, Counts, 0).
 
-caller_loop(C, Msg, Callback, Ctx, Until, Count, Counting, N) ->
-    case N rem 16 =:= 0 andalso erlang:monotonic_time(millisecond) >= Until of
-        true ->
-            Counting andalso atomics:add(Count, 1, N),
-            ok;
-        false ->
+caller_loop(C, Variants, Ctx, Current, Counts, N) ->
+    case atomics:get(Current, 1) of
+        0 -> ok;
+        I ->
+            {Callback, Msg} = element(I, Variants),
             broker_work(Msg, C + N, Ctx),
             hook(Callback, Msg),
-            caller_loop(C, Msg, Callback, Ctx, Until, Count, Counting, N + 1)
+            counters:add(Counts, I, 1),
+            caller_loop(C, Variants, Ctx, Current, Counts, N + 1)
     end.
+
+%% #{Driver => its message.publish calls the handler did not answer
+%% (refused because the port was busy, failed, timed out: the failure
+%% policy answered)}, as the drivers count them.
+unanswered() ->
+    maps:from_list(
+      [{binary_to_atom(Name), lists:sum([maps:get(K, Stats, 0) || K <- [dropped, failed, timed_out]])}
+       || #{name := Name, hooks := Hooks} <- emqx_extension_hook:stats(),
+          Stats <- [proplists:get_value('message.publish', Hooks, #{})]]).
 
 %% The broker's run_fold of message.publish, for one callback: `ok' keeps
 %% the message; a rewrite would replace it.
@@ -232,23 +323,4 @@ hook({M, F, Extra}, Msg) ->
         {ok, New} -> New;
         {stop, New} -> New;
         _ -> Msg
-    end.
-
-%% The handlers' log lines go to a file, as EMQX's emqx.log; nothing else
-%% is logged.
-quiet_logger() ->
-    ok = logger:set_primary_config(level, info),
-    ok = logger:remove_handler(default),
-    File = filename:join(tmp_dir(), "exhook_bench_saturation_" ++ os:getpid() ++ ".log"),
-    ok = logger:add_handler(bench_file, logger_std_h,
-                            #{config => #{file => File}, filter_default => stop,
-                              filters => [{handlers, {fun logger_filters:domain/2,
-                                                      {log, sub, [emqx_extension_hook, handler]}}}]}),
-    ok.
-
-tmp_dir() ->
-    case os:getenv("TMPDIR") of
-        false -> "/tmp";
-        "" -> "/tmp";
-        D -> D
     end.
