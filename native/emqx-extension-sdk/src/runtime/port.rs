@@ -453,12 +453,17 @@ fn init(
     Some((core, pool))
 }
 
-/// How long an idle worker spins here unless `spin_us` says otherwise:
-/// shorter than in the VM, because the thread that reads the requests
-/// needs the same cores. Measured with 64 callers back to back on 2
-/// cores: 50 us answered about a quarter fewer calls than 10 us (and
-/// than the previous one-worker-per-process design), 200 us half.
-const PORT_SPIN_US: u64 = 10;
+/// How long an idle worker spins here unless `spin_us` says otherwise.
+/// A worker that has parked costs a call a futex wake-up, tens of µs on a
+/// busy 2-core machine, on top of the pipe's; the next request of a
+/// caller that waits for each answer comes 40-100 µs after the last.
+/// Measured (`bench/run.sh java`, the Rust Port rows, 2 shared cores),
+/// client.authenticate from 1 caller: 10 µs gave 7.3-8.0 k calls/s,
+/// p50 122-130 µs (0 µs: 7.6 k); 50 µs 23.6 k, p50 40 µs; 64 callers
+/// 69-77 k calls/s with 10 µs, 76 k with 50 (the reader needs the same
+/// cores, so a much longer spin costs them: 200 µs answered half as
+/// many in an earlier run).
+const PORT_SPIN_US: u64 = 50;
 
 /// What `{init, Name, Settings, Opts}` asks for.
 struct InitRequest {
