@@ -154,17 +154,17 @@ burst(Name, M, F, X, Args, N, Events) ->
                       end, [link, {min_heap_size, 4096}])
             || I <- lists:seq(1, N)],
     [receive {ready, P} -> ok end || P <- Pids],
-    Cpu0 = cpu_us(),
+    Cpu0 = exhook_bench:cpu_snapshot([]),
     T0 = erlang:monotonic_time(nanosecond),
     [P ! go || P <- Pids],
     Samples = lists:append([receive {done, P, S} -> S end || P <- Pids]),
     Calls = Quota * N,
     After = wait_settled(Name, settled(Before) + Calls, erlang:monotonic_time(millisecond) + 60000),
     T2 = erlang:monotonic_time(nanosecond),
-    Cpu1 = cpu_us(),
+    {CpuUs, 0} = exhook_bench:cpu_delta(Cpu0, exhook_bench:cpu_snapshot([])),
     Succeeded = maps:get(succeeded, After) - maps:get(succeeded, Before),
     (quantiles(Samples))#{calls => Calls, sustained => Succeeded / ((T2 - T0) / 1.0e9),
-                          cpu_us => (Cpu1 - Cpu0) / Calls,
+                          cpu_us => CpuUs / Calls,
                           dropped => maps:get(dropped, After) - maps:get(dropped, Before)}.
 
 counted(_M, _F, _A, Left, Acc) when Left =< 0 -> Acc;
@@ -229,11 +229,3 @@ hook_stats(Name) ->
     Bin = atom_to_binary(Name),
     [Hooks] = [Hs || #{name := N, hooks := Hs} <- emqx_extension_hook:stats(), N =:= Bin],
     proplists:get_value('client.connected', Hooks).
-
-%% The VM's CPU time (all threads, from schedstat: nanoseconds), in µs.
-cpu_us() ->
-    {ok, Tids} = file:list_dir("/proc/self/task"),
-    lists:sum([case file:read_file("/proc/self/task/" ++ T ++ "/schedstat") of
-                   {ok, Line} -> binary_to_integer(hd(binary:split(Line, <<" ">>)));
-                   {error, _} -> 0
-               end || T <- Tids]) div 1000.

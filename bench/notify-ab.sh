@@ -32,6 +32,6 @@ cargo build --release -p emqx-bench-handler
 cp target/release/libemqx_bench_handler.so "$BUILD/notify-new.so"
 rebar3 compile
 mkdir -p "$BUILD/ebin"
-erlc -o "$BUILD/ebin" bench/exhook_notify_bench.erl bench/emqx_metrics.erl
+erlc -o "$BUILD/ebin" bench/exhook_notify_bench.erl bench/exhook_bench.erl bench/emqx_metrics.erl
 erl -noshell -pa "$BUILD/ebin" -pa "$APP_EBIN" -run exhook_notify_bench main "$SAMPLES" \
   "$EVENTS" "$ROUNDS" "base=$ROOT/$BUILD/notify-base.so" "new=$ROOT/$BUILD/notify-new.so"

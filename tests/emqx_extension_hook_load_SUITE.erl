@@ -18,9 +18,10 @@
 
 %% The library checks before a driver starts (emqx_extension_hook_driver's
 %% checked_library) are the same on both transports, so their cases run
-%% once per transport. The private copies and the module a library is
-%% loaded into are the NIF transport's alone (a handler process loads the
-%% file at `path' itself); the config's own checks have no transport.
+%% once per transport. The private directory's checks and the module a
+%% library is loaded into are taken through the NIF transport (the Port
+%% transport makes its copy through the same function); the config's own
+%% checks have no transport.
 all() ->
     [{group, nif}, {group, port}, {group, config}].
 
@@ -36,6 +37,7 @@ groups() ->
     [{nif, [], EitherTransport ++
           [a_module_of_the_drivers_name_not_the_plugins_is_refused_naming_the_key,
            library_dir_is_created_private,
+           copies_of_a_dead_vm_are_removed,
            library_dir_defaults_to_data_in_a_release_root_else_tmpdir,
            library_dir_writable_by_others_is_refused,
            library_dir_of_another_user_is_refused,
@@ -234,6 +236,22 @@ library_dir_is_created_private(Config) ->
     %% The copy was loaded from there and removed once mapped.
     ?assertEqual({ok, []}, file:list_dir(Dir)).
 
+%% A copy left by a VM that died (a Port driver's copy lives as long as its
+%% instance) is removed by the next load; one of a VM that runs is kept.
+copies_of_a_dead_vm_are_removed(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "left"),
+    ok = application:set_env(?APP, library_dir, Dir),
+    ok = file:make_dir(Dir),
+    ok = file:change_mode(Dir, 8#700),
+    %% Above the kernel's largest pid: no such process.
+    Dead = "4194305-7@emqx_exhook_port.so",
+    %% init: always alive.
+    Alive = "1-7@emqx_exhook_port.so",
+    [ok = file:write_file(filename:join(Dir, F), <<"x">>) || F <- [Dead, Alive]],
+    ?assertEqual("Plugin emqx_extension_hook loaded successfully.\n",
+                 plugins_load([{x, [{path, custom_lib()}]}])),
+    ?assertEqual({ok, [Alive]}, file:list_dir(Dir)).
+
 %% Without `library_dir', the copies go under data/ when the broker runs in
 %% a release root (EMQX's working directory is the release root), else
 %% under $TMPDIR, in a directory of the broker's user's own.
@@ -344,18 +362,10 @@ reload_of_a_broken_library_keeps_the_old_instance_serving(Config) ->
     ?assertMatch([#{name := <<"gate">>, enabled := true} = Info] when not is_map_key(error, Info),
                  emqx_extension_hook:list()).
 
-%% Puts `Bin' at `Lib'. A NIF driver runs a private copy, so the file is
-%% written over in place. A Port driver's handler processes map the file at
-%% `path' itself, and writing over a mapped file crashes them; it is
-%% replaced by a rename, as `make native' does.
+%% Puts `Bin' at `Lib', written over in place: both transports run a
+%% private copy, so the running instance is not touched.
 replace_library(Lib, Bin) ->
-    case exhook_test_plugin:transport() of
-        nif ->
-            ok = file:write_file(Lib, Bin);
-        port ->
-            ok = file:write_file(Lib ++ ".new", Bin),
-            ok = file:rename(Lib ++ ".new", Lib)
-    end.
+    ok = file:write_file(Lib, Bin).
 
 read(File) ->
     {ok, Bin} = file:read_file(File),

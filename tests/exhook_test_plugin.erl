@@ -54,12 +54,10 @@ example(Name, Library, Class) ->
 java_examples() ->
     filename:join([exhook_samples:root(), "_build", "java", "examples"]).
 
-%% Puts a copy of library `From' at `To' by a rename, as `make native'
-%% does: a Port driver's running handler processes map the file at `To',
-%% and writing over it in place would crash them.
+%% Puts a copy of library `From' at `To', written over in place: every
+%% instance runs a private copy, so the running one is not touched.
 install_library(From, To) ->
-    {ok, _} = file:copy(From, To ++ ".new"),
-    ok = file:rename(To ++ ".new", To).
+    {ok, _} = file:copy(From, To).
 
 %% The recorder driver `rec', writing to a new file in the suite's priv_dir;
 %% `Extra' adds driver options.

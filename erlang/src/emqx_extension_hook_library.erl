@@ -81,6 +81,7 @@ launcher() ->
 private_copy(Path, Module) ->
     case private_dir() of
         {ok, Dir} ->
+            remove_stale_copies(Dir),
             Name = lists:flatten([os:getpid(), "-", integer_to_list(erlang:unique_integer([positive])),
                                   "@", atom_to_list(Module), ".so"]),
             Copy = filename:join(Dir, Name),
@@ -98,6 +99,16 @@ private_copy(Path, Module) ->
         {error, _} = E ->
             E
     end.
+
+%% Copies a VM left behind when it died (a Port transport's processes keep
+%% theirs for the instance's life): named after an OS process that is gone.
+remove_stale_copies(Dir) ->
+    Own = os:getpid(),
+    _ = [file:delete(filename:join(Dir, File))
+         || File <- filelib:wildcard("*-*@*.so", Dir),
+            [Pid | _] <- [string:split(File, "-")],
+            Pid =/= Own, not filelib:is_dir("/proc/" ++ Pid)],
+    ok.
 
 %% @doc The directory of the private copies, created if missing, and
 %% checked: a directory (not a link) owned by this OS user, which no one
