@@ -241,6 +241,12 @@ class UserCodeFinder:
 
 USER_CODE = UserCodeFinder()
 
+# Loads and unloads of drivers take turns: each rearranges interpreter-wide
+# state (sys.path, sys.modules, the import caches, USER_CODE's order), and
+# one import that ran while another load did so could not find a package
+# of the venv (the compat tests loading drivers in parallel: 3 runs in 60).
+_LOADING = threading.RLock()
+
 
 def _within(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
@@ -332,6 +338,10 @@ class Driver:
         ``(hooks, state)``: ``hooks`` a list of ``(hook_name, callable,
         topics, label)``, ``label`` being ``module.function`` for the log. Raises :class:`DriverError` when the module or its
         answer is unusable, or what ``init()`` raised."""
+        with _LOADING:
+            return self._load()
+
+    def _load(self):
         _reinstall()
         for d in self.dirs:
             if not os.path.isabs(d):
@@ -372,6 +382,10 @@ class Driver:
         one, then forgets the modules its load imported and its
         directories, whatever ``deinit()`` did. Another instance of the
         same driver, loaded since (a reload), keeps its own modules."""
+        with _LOADING:
+            self._unload()
+
+    def _unload(self):
         module, self.module = self.module, None
         try:
             deinit = getattr(module, "deinit", None)
