@@ -37,7 +37,8 @@
 
 -export([main/1, run/1]).
 %% Shared with exhook_bench_saturation.
--export([handler_log_to_file/0, stop_handler_log/1, cpu_snapshot/1, cpu_delta/2, driver_os_pids/1]).
+-export([handler_log_to_file/0, stop_handler_log/1, cpu_snapshot/1, cpu_delta/2, driver_os_pids/1,
+         median/1]).
 
 %% Histogram: 1 ns buckets below 64 ns, then 32 per power of two (3 %).
 -define(LINEAR, 64).
@@ -1303,6 +1304,8 @@ ranges(Reps) ->
                     || K <- [calls_per_s, p50_us, p99_us, sustained_per_s],
                        Vs <- [[V || #{K := V} <- Reps]], Vs =/= []]).
 
+%% @doc The median of numbers (of an even count, the mean of the middle two).
+-spec median([number(), ...]) -> number().
 median(Xs) ->
     S = lists:sort(Xs),
     L = length(S),

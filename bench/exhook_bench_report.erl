@@ -499,16 +499,8 @@ sat_ratio(Sat, A, B) ->
     case {sat_row(Sat, A), sat_row(Sat, B)} of
         {{ok, #{rates := RA}}, {ok, #{rates := RB}}} when length(RA) =:= length(RB), RA =/= [] ->
             Ratios = [X / Y || {X, Y} <- lists:zip(RA, RB), Y > 0],
-            {median(Ratios), lists:min(Ratios), lists:max(Ratios)};
+            {exhook_bench:median(Ratios), lists:min(Ratios), lists:max(Ratios)};
         _ -> undefined
-    end.
-
-median(Xs) ->
-    S = lists:sort(Xs),
-    L = length(S),
-    case L rem 2 of
-        1 -> lists:nth(L div 2 + 1, S);
-        0 -> (lists:nth(L div 2, S) + lists:nth(L div 2 + 1, S)) / 2
     end.
 
 show_sat_ratio({Med, Lo, Hi}) ->

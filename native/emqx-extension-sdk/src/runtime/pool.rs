@@ -1206,6 +1206,18 @@ mod tests {
         }
     }
 
+    /// Blocks lanes 1..=`lanes` at `gate`, one call each, waiting for each
+    /// to be running: each blocked job stalls its worker and the next one
+    /// is started.
+    fn block_lanes(pool: &Pool<Job>, work: &Recorder, gate: &Arc<Gate>, lanes: u64) {
+        for lane in 1..=lanes {
+            pool.submit(lane, gated(lane, gate), JobKind::Call).unwrap();
+            assert!(eventually(
+                || work.waiting.load(Ordering::SeqCst) == lane as usize
+            ));
+        }
+    }
+
     /// Records (lane, seq) of each job it runs or drains; counts the jobs
     /// waiting at a gate.
     #[derive(Default)]
@@ -1401,14 +1413,7 @@ mod tests {
     fn calls_are_refused_past_the_maximum_and_notifications_queue() {
         let (pool, work) = start(config(1, 3, 1000));
         let (gate, _open) = new_gate();
-        for lane in 1..=3 {
-            // Each blocked job stalls its worker and the next one is started.
-            pool.submit(lane, gated(lane, &gate), JobKind::Call)
-                .unwrap();
-            assert!(eventually(
-                || work.waiting.load(Ordering::SeqCst) == lane as usize
-            ));
-        }
+        block_lanes(&pool, &work, &gate, 3);
         assert_eq!(pool.workers(), 3);
         // Once the manager has seen all three stalled, calls are refused at
         // once; until then they queue.
@@ -1442,13 +1447,7 @@ mod tests {
         };
         let (pool, work) = start(config);
         let (gate, _open) = new_gate();
-        for lane in 1..=3 {
-            pool.submit(lane, gated(lane, &gate), JobKind::Call)
-                .unwrap();
-            assert!(eventually(
-                || work.waiting.load(Ordering::SeqCst) == lane as usize
-            ));
-        }
+        block_lanes(&pool, &work, &gate, 3);
         assert_eq!(pool.workers(), 3);
         gate.open();
         assert!(
